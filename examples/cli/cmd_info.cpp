@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// mmfree info -m DIR: configuration, parameter counts and the size of the weights per packing.
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "common.hpp"
+
+namespace mmfree_cli {
+
+namespace {
+
+/// Bytes of every ternary matrix of `cfg` packed with P.
+template <class P>
+index_t ternary_bytes(const mmfree::ModelConfig& c) {
+  using mmfree::packed_row_bytes;
+  const index_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  return c.num_layers * (4 * H * packed_row_bytes<P>(H) + 2 * I * packed_row_bytes<P>(H) + H * packed_row_bytes<P>(I)) +
+         V * packed_row_bytes<P>(H);
+}
+
+}  // namespace
+
+void register_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Print a model's configuration, parameter counts and packed sizes");
+  auto model = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("-m,--model", *model, "Checkpoint directory")->required();
+  cmd->add_flag("--json", *json, "Print one JSON object");
+  cmd->callback([=] {
+    auto ck = mmfree::io::Checkpoint::open(*model);
+    const auto& c = ck.config();
+    index_t stored = 0;
+    for (const auto& f : ck.files())
+      for (const auto& t : f.tensors()) stored += t.bytes;
+    const index_t nonternary = c.total_params() - c.ternary_params();  // embeddings, norms, lower bounds
+    nlohmann::ordered_json j;
+    j["model"] = *model;
+    j["vocab_size"] = c.vocab_size;
+    j["hidden_size"] = c.hidden_size;
+    j["num_layers"] = c.num_layers;
+    j["intermediate_size"] = c.intermediate_size;
+    j["num_heads"] = c.num_heads;
+    j["rms_norm_eps"] = c.rms_norm_eps;
+    j["use_lower_bound"] = c.use_lower_bound;
+    j["params_total"] = c.total_params();
+    j["params_ternary"] = c.ternary_params();
+    j["params_full_precision"] = nonternary;
+    j["checkpoint_bytes"] = stored;
+    j["recurrent_state_bytes_per_sequence"] = c.num_layers * c.hidden_size * 4;
+    nlohmann::ordered_json packs;
+    packs["i8"] = ternary_bytes<mmfree::packing::I8>(c);
+    packs["i2"] = ternary_bytes<mmfree::packing::I2>(c);
+    packs["tq1"] = ternary_bytes<mmfree::packing::TQ1>(c);
+    j["ternary_bytes"] = packs;
+    if (*json) {
+      std::printf("%s\n", j.dump().c_str());
+      return;
+    }
+    std::printf("model              %s\n", model->c_str());
+    std::printf("shape              V=%lld H=%lld L=%lld I=%lld heads=%lld\n", (long long)c.vocab_size,
+                (long long)c.hidden_size, (long long)c.num_layers, (long long)c.intermediate_size,
+                (long long)c.num_heads);
+    std::printf("options            rms_norm_eps=%g lower_bound=%s\n", double(c.rms_norm_eps),
+                c.use_lower_bound ? "yes" : "no");
+    std::printf("parameters         %.3f M total, %.3f M ternary, %.3f M full precision\n", c.total_params() / 1e6,
+                c.ternary_params() / 1e6, nonternary / 1e6);
+    std::printf("checkpoint         %.2f MB stored\n", stored / 1e6);
+    std::printf("state/sequence     %.1f KiB\n", c.num_layers * c.hidden_size * 4 / 1024.0);
+    std::printf("ternary weights    i8 %.2f MB | i2 %.2f MB | tq1 %.2f MB  (read once per decoded token)\n",
+                packs["i8"].get<double>() / 1e6, packs["i2"].get<double>() / 1e6, packs["tq1"].get<double>() / 1e6);
+  });
+}
+
+}  // namespace mmfree_cli

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+// Shared pieces of the mmfree command-line tool: policy dispatch from names, id parsing.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <mmfree/mmfree.hpp>
+
+namespace mmfree_cli {
+
+using mmfree::index_t;
+
+/// Names accepted by --backend / --packing / --act.
+inline const std::vector<std::string> backend_names = {"serial"};
+inline const std::vector<std::string> packing_names = {"i8", "i2", "tq1"};
+inline const std::vector<std::string> act_names = {"int8", "fq32"};
+
+/// \brief Calls f(mmfree::Policy<...>{}) for the policy named by three strings.
+/// Only the combinations listed here are compiled into the tool.
+template <class F>
+void with_policy(std::string_view backend, std::string_view packing, std::string_view act, F&& f) {
+  using namespace mmfree;
+  auto with_act = [&]<class P, class B>(P, B) {
+    if (act == "int8") return f(Policy<P, act::Int8, B>{});
+    if (act == "fq32") return f(Policy<P, act::FakeQuant, B>{});
+    throw Error("unknown activation policy '" + std::string(act) + "' (int8, fq32)");
+  };
+  auto with_packing = [&]<class B>(B) {
+    if (packing == "i8") return with_act(packing::I8{}, B{});
+    if (packing == "i2") return with_act(packing::I2{}, B{});
+    if (packing == "tq1") return with_act(packing::TQ1{}, B{});
+    throw Error("unknown packing '" + std::string(packing) + "' (i8, i2, tq1)");
+  };
+  if (backend == "serial") return with_packing(backend::Serial{});
+  throw Error("unknown backend '" + std::string(backend) + "' (serial)");
+}
+
+/// Loads a model from a checkpoint directory, packed with P.
+template <class P>
+mmfree::HostWeights load_weights(const std::filesystem::path& path) {
+  return mmfree::io::load_checkpoint<P>(path);
+}
+
+/// \brief Parses "1,2,3;4,5,6" into row-major ids and the number of rows (all rows equal length).
+inline std::vector<std::int32_t> parse_ids(const std::string& text, index_t& rows) {
+  std::vector<std::int32_t> ids;
+  rows = 0;
+  index_t cols = -1;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find(';', start), text.size());
+    const std::string row = text.substr(start, end - start);
+    index_t n = 0;
+    std::size_t p = 0;
+    while (p <= row.size()) {
+      const std::size_t q = std::min(row.find(',', p), row.size());
+      std::string tok = row.substr(p, q - p);
+      tok.erase(0, tok.find_first_not_of(" \t"));
+      tok.erase(tok.find_last_not_of(" \t") + 1);
+      if (tok.empty()) throw mmfree::Error("--ids: empty token in row " + std::to_string(rows + 1) + " ('" + row + "')");
+      std::size_t used = 0;
+      long long v = 0;
+      try {
+        v = std::stoll(tok, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != tok.size()) throw mmfree::Error("--ids: '" + tok + "' is not an integer token id");
+      if (v < INT32_MIN || v > INT32_MAX) throw mmfree::Error("--ids: token id " + tok + " is out of range");
+      ids.push_back(std::int32_t(v));
+      ++n;
+      p = q + 1;
+    }
+    if (cols >= 0 && n != cols)
+      throw mmfree::Error("--ids: row " + std::to_string(rows + 1) + " has " + std::to_string(n) +
+                          " ids, the first row has " + std::to_string(cols) + " (rows must have equal length)");
+    cols = n;
+    ++rows;
+    start = end + 1;
+  }
+  return ids;
+}
+
+void register_info(CLI::App& app);
+void register_logits(CLI::App& app);
+
+}  // namespace mmfree_cli

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+// The whole MatMul-free LM: embeddings -> L blocks -> final RMSNorm -> ternary lm_head.
+#pragma once
+
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../backend/kernels.hpp"
+#include "../core/buffer.hpp"
+#include "../core/concepts.hpp"
+#include "../core/error.hpp"
+#include "../layers/bitlinear.hpp"
+#include "../layers/block.hpp"
+#include "../layers/rmsnorm.hpp"
+#include "state.hpp"
+#include "weights.hpp"
+#include "workspace.hpp"
+
+MMFREE_NAMESPACE_BEGIN
+
+/// Which positions prefill() returns logits for.
+enum class Logits {
+  all,  ///< [batch, T, V]: every position
+  last  ///< [batch, V]: the last position of each sequence
+};
+
+/// \brief An MMfreeLM with compile-time policies.
+///
+/// \code
+///   using Pol = mmfree::Policy<mmfree::packing::I2, mmfree::act::Int8, mmfree::backend::Serial>;
+///   mmfree::Model<Pol> model(mmfree::load_checkpoint<mmfree::packing::I2>("MMfreeLM-370M"));
+///   auto ws = model.make_workspace();
+///   auto state = model.make_state(1);
+///   std::vector<float> logits(model.config().vocab_size);
+///   model.prefill(ws, state, prompt_ids, 1, logits, mmfree::Logits::last);
+///   model.step(ws, state, {next_id}, logits);   // one token, constant-size state, no allocation
+/// \endcode
+/// \tparam Pol mmfree::Policy<Packing, Activation, Backend>
+template <PolicyBundle Pol>
+class Model {
+ public:
+  using packing_type = typename Pol::packing;
+  using backend_type = typename Pol::backend;
+  using memory_space = typename backend_type::memory_space;
+  using context_type = typename backend_type::context_type;
+  using block_type = Block<Pol>;
+  using kernels = detail::Kernels<backend_type>;
+
+  /// Takes host weights packed with this packing and moves them to the backend's memory
+  /// (host backends adopt the arena without a copy).
+  explicit Model(HostWeights host) : index_(std::move(host.index)) {
+    if (index_.packing != packing_type::name())
+      throw Error("weights are packed as '" + index_.packing + "' but the model's packing is '" +
+                  std::string(packing_type::name()) + "'");
+    index_.config.validate();
+    check(host.arena.bytes >= index_.arena_bytes, "weight arena smaller than its index says");
+    const std::uint8_t* base = nullptr;
+    if constexpr (memory_space::host_accessible) {
+      host_arena_ = std::move(host.arena);
+      base = host_arena_.base;
+    } else {
+      device_arena_ = Buffer<std::uint8_t, memory_space>(index_.arena_bytes);
+      memory_space::copy_from_host(device_arena_.data(), host.arena.base, std::size_t(index_.arena_bytes));
+      base = device_arena_.data();
+    }
+    weights_ = ModelWeights<packing_type>::bind(index_, base);
+    const float eps = index_.config.rms_norm_eps;
+    for (const auto& lw : weights_.layers) blocks_.emplace_back(lw, eps);
+    norm_ = RMSNorm<Pol>(weights_.final_norm, index_.config.hidden_size, eps);
+    lm_head_ = BitLinear<Pol>(weights_.lm_head);
+  }
+
+  const ModelConfig& config() const { return index_.config; }
+  const WeightIndex& weight_index() const { return index_; }
+  const ModelWeights<packing_type>& weights() const { return weights_; }
+  const std::vector<block_type>& blocks() const { return blocks_; }
+  const RMSNorm<Pol>& final_norm() const { return norm_; }
+  const BitLinear<Pol>& lm_head() const { return lm_head_; }
+
+  /// A workspace sized for this model.
+  Workspace<Pol> make_workspace(WorkspaceOptions opt = {}, context_type ctx = {}) const {
+    return Workspace<Pol>(index_.config, opt, std::move(ctx));
+  }
+  /// A zero state for `batch` sequences.
+  State<Pol> make_state(index_t batch) const { return State<Pol>(index_.config, batch); }
+
+  /// \brief Runs `batch` prompts of equal length T = ids.size() / batch (row-major [batch, T])
+  /// from `state` (zero for fresh sequences) and leaves the state after the last token.
+  /// \param logits host memory: [batch, T, V] for Logits::all, [batch, V] for Logits::last
+  void prefill(Workspace<Pol>& ws, State<Pol>& state, std::span<const std::int32_t> ids, index_t batch,
+               std::span<float> logits, Logits mode = Logits::all) const {
+    const index_t V = index_.config.vocab_size;
+    if (batch <= 0 || ids.empty() || index_t(ids.size()) % batch != 0)
+      throw Error("prefill: " + std::to_string(ids.size()) + " token ids do not split into " + std::to_string(batch) +
+                  " non-empty sequences");
+    const index_t T = index_t(ids.size()) / batch;
+    check_common(ws, state, ids, batch);
+    const index_t want = mode == Logits::all ? batch * T * V : batch * V;
+    if (index_t(logits.size()) != want)
+      throw Error("prefill: logits buffer holds " + std::to_string(logits.size()) + " floats, expected " +
+                  std::to_string(want));
+    if (mode == Logits::all && ws.logits_rows() < batch * std::min(T, ws.options().max_chunk))
+      throw Error("prefill: Logits::all needs a workspace created with all_logits = true");
+    const index_t C = ws.options().max_chunk;
+    for (index_t t0 = 0; t0 < T; t0 += C) {
+      const index_t Tc = std::min(C, T - t0);
+      std::int32_t* staged = ws.host_ids();
+      for (index_t b = 0; b < batch; ++b)
+        for (index_t t = 0; t < Tc; ++t) staged[b * Tc + t] = ids[std::size_t(b * T + t0 + t)];
+      run_chunk(ws, state, batch, Tc);
+      if (mode == Logits::all) {
+        const index_t R = batch * Tc;
+        head(ws, ws.hidden(R), R);
+        for (index_t b = 0; b < batch; ++b)
+          memory_space::copy_to_host(logits.data() + (b * T + t0) * V, ws.logits(R).row(b * Tc),
+                                     std::size_t(Tc * V) * sizeof(float));
+      } else if (t0 + Tc == T) {
+        last_logits(ws, batch, Tc, logits);
+      }
+    }
+  }
+
+  /// \brief One decoding step: token ids[b] for each of `ids.size()` sequences; writes [batch, V]
+  /// logits to host memory. Allocates nothing.
+  void step(Workspace<Pol>& ws, State<Pol>& state, std::span<const std::int32_t> ids, std::span<float> logits) const {
+    const index_t batch = index_t(ids.size());
+    check_common(ws, state, ids, batch);
+    if (index_t(logits.size()) != batch * index_.config.vocab_size)
+      throw Error("step: logits buffer holds " + std::to_string(logits.size()) + " floats, expected " +
+                  std::to_string(batch * index_.config.vocab_size));
+    std::int32_t* staged = ws.host_ids();
+    for (index_t b = 0; b < batch; ++b) staged[b] = ids[std::size_t(b)];
+    run_chunk(ws, state, batch, 1);
+    last_logits(ws, batch, 1, logits);
+  }
+
+ private:
+  void check_common(Workspace<Pol>& ws, State<Pol>& state, std::span<const std::int32_t> ids, index_t batch) const {
+    const index_t V = index_.config.vocab_size;
+    if (batch > ws.options().max_batch)
+      throw Error("batch of " + std::to_string(batch) + " sequences exceeds the workspace's max_batch " +
+                  std::to_string(ws.options().max_batch));
+    if (state.batch() < batch || state.layers() != index_t(blocks_.size()) ||
+        state.hidden() != index_.config.hidden_size)
+      throw Error("state does not match the model / batch (state batch " + std::to_string(state.batch()) + ")");
+    for (std::size_t k = 0; k < ids.size(); ++k)
+      if (ids[k] < 0 || ids[k] >= V)
+        throw Error("token id " + std::to_string(ids[k]) + " at position " + std::to_string(k) +
+                    " is out of range [0, " + std::to_string(V) + ")");
+  }
+
+  /// Embeds the staged ids of `batch` x `Tc` tokens and runs every block; hidden states in ws.hidden().
+  void run_chunk(Workspace<Pol>& ws, State<Pol>& state, index_t batch, index_t Tc) const {
+    const index_t R = batch * Tc;
+    memory_space::copy_from_host(ws.ids(), ws.host_ids(), std::size_t(R) * sizeof(std::int32_t));
+    context_type& ctx = ws.context();
+    auto h = ws.hidden(R);
+    kernels::embed(ctx, weights_.embeddings, ws.ids(), h);
+    const auto scratch = ws.block_scratch(R);
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+      auto st = state.layer(index_t(l)).rows_slice(0, batch);
+      blocks_[l].forward(ctx, h, st, batch, Tc, scratch);
+    }
+  }
+
+  /// Final norm + lm_head of rows x (into ws.logits()).
+  void head(Workspace<Pol>& ws, ConstMatrixView<float> x, index_t rows) const {
+    auto a = ws.normed(rows);
+    norm_.forward(ws.context(), x, a);
+    lm_head_.forward(ws.context(), a, ws.logits(rows), ws.act_scratch());
+  }
+
+  /// Logits of the last of Tc positions of each sequence, copied to host `out` [batch, V].
+  void last_logits(Workspace<Pol>& ws, index_t batch, index_t Tc, std::span<float> out) const {
+    const index_t H = index_.config.hidden_size, V = index_.config.vocab_size;
+    const auto h = ws.hidden(batch * Tc);
+    head(ws, ConstMatrixView<float>(h.row(Tc - 1), batch, H, Tc * H), batch);
+    memory_space::copy_to_host(out.data(), ws.logits(batch).data, std::size_t(batch * V) * sizeof(float));
+  }
+
+  WeightIndex index_;
+  WeightArena host_arena_;
+  Buffer<std::uint8_t, memory_space> device_arena_;
+  ModelWeights<packing_type> weights_;
+  std::vector<block_type> blocks_;
+  RMSNorm<Pol> norm_;
+  BitLinear<Pol> lm_head_;
+};
+
+MMFREE_NAMESPACE_END
