@@ -232,3 +232,25 @@ TEST_CASE("a decode step allocates nothing", "[model]") {
   g_count = false;
   CHECK(g_allocations == 0);
 }
+
+TEST_CASE("random models of the published shapes are well-formed", "[model]") {
+  CHECK(preset_config("370m").intermediate_size == 2816);
+  CHECK(preset_config("1.3b").intermediate_size == 5632);
+  CHECK(preset_config("2.7b").intermediate_size == 6912);
+  CHECK(preset_config("370m").ternary_params() == 341'049'344);  // engineering-notes: ~341 M
+  CHECK_THROWS_AS(preset_config("7b"), Error);
+  auto cfg = odd_config();
+  Model<SerialI2> m(random_weights<packing::I2>(cfg, 3));
+  auto ws = m.make_workspace();
+  auto st = m.make_state(1);
+  std::vector<float> logits(std::size_t(cfg.vocab_size));
+  const std::int32_t id = 5;
+  m.step(ws, st, {&id, 1}, logits);
+  for (float v : logits) CHECK(std::isfinite(v));
+  // same seed, same model
+  Model<SerialI2> m2(random_weights<packing::I2>(cfg, 3));
+  auto st2 = m2.make_state(1);
+  std::vector<float> logits2(logits.size());
+  m2.step(ws, st2, {&id, 1}, logits2);
+  CHECK(logits == logits2);
+}

@@ -34,6 +34,7 @@
 #include "layers/rmsnorm.hpp"
 
 #include "model/model.hpp"
+#include "model/random_weights.hpp"
 #include "model/state.hpp"
 #include "model/weights.hpp"
 #include "model/workspace.hpp"
