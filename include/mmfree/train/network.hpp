@@ -45,6 +45,13 @@ inline std::vector<std::int32_t> shifted_targets(std::span<const std::int32_t> i
   return t;
 }
 
+/// Options of a Network.
+struct NetworkOptions {
+  /// false: both quantisers become the identity (a full-precision model whose true gradient is
+  /// exactly what the straight-through backward computes): for finite-difference checks.
+  bool quantize = true;
+};
+
 /// \brief The trainable model: forward, loss and backward over a flat parameter array.
 ///
 /// \code
@@ -58,7 +65,8 @@ inline std::vector<std::int32_t> shifted_targets(std::span<const std::int32_t> i
 /// Buffers grow to the largest batch seen and are reused; not thread-safe (it uses the pool).
 class Network {
  public:
-  Network(const ModelConfig& cfg, ThreadPool& pool) : layout_(ParamLayout::of(cfg)), pool_(&pool) {
+  Network(const ModelConfig& cfg, ThreadPool& pool, NetworkOptions opt = {})
+      : layout_(ParamLayout::of(cfg)), pool_(&pool), opt_(opt) {
     const index_t H = cfg.hidden_size, I = cfg.intermediate_size;
     // Exact f32 integer sums need |acc| <= 127 * K < 2^24.
     check(std::max(H, I) <= 131072, "training: hidden and intermediate sizes above 131072 are not supported");
@@ -214,11 +222,11 @@ class Network {
       const index_t n = s.rows * s.cols;
       double abs_sum = 0.0;  // sequential, as io::pack_checkpoint: the same scale to the last bit
       for (index_t i = 0; i < n; ++i) abs_sum += std::fabs(double(w[i]));
-      const float ws = ref::weight_scale_from_abs_sum(abs_sum, double(n));
+      const float ws = opt_.quantize ? ref::weight_scale_from_abs_sum(abs_sum, double(n)) : 1.0f;
       w_scale_[k] = ws;
       float* t = tern_.data() + tern_offset_[k];
       pool_->parallel_for(n, [&](index_t b, index_t e, int) {
-        for (index_t i = b; i < e; ++i) t[i] = float(ref::ternarize_value(w[i], ws));
+        for (index_t i = b; i < e; ++i) t[i] = opt_.quantize ? float(ref::ternarize_value(w[i], ws)) : w[i];
       });
     }
     const ModelConfig& c = config();
@@ -275,9 +283,13 @@ class Network {
           const float a = y < 0.0f ? -y : y;
           amax = a > amax ? a : amax;
         }
-        const float sa = ref::act_scale_from_absmax(amax);
+        const float sa = opt_.quantize ? ref::act_scale_from_absmax(amax) : 1.0f;
         float* q = xq_.row(r);
         for (index_t k = 0; k < K; ++k) {
+          if (!opt_.quantize) {
+            q[k] = xr[k] * rinv * nw[k];
+            continue;
+          }
           const float code = float(ref::quantize_value(xr[k] * rinv * nw[k], sa));
           q[k] = dequantised ? code / sa : code;
         }
@@ -293,6 +305,7 @@ class Network {
     quantize_rows(w, x, false);
     ConstMatrixView<float> q(xq_.data, R, w.cols, xq_.stride);
     gemm::abt(*pool_, q, ConstMatrixView<float>(w.tern, w.rows, w.cols), out, false);
+    if (!opt_.quantize) return;
     pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
       for (index_t r = r0; r < r1; ++r) {
         float* o = out.row(r);
@@ -628,6 +641,7 @@ class Network {
 
   ParamLayout layout_;
   ThreadPool* pool_;
+  NetworkOptions opt_;
   std::vector<LinearSlot> linears_;
   std::vector<index_t> tern_offset_;
   Buffer<float, HostSpace> tern_, lb_, partial_, act_, scratch_, state_, logit_;
