@@ -225,8 +225,18 @@ class Network {
       const float ws = opt_.quantize ? ref::weight_scale_from_abs_sum(abs_sum, double(n)) : 1.0f;
       w_scale_[k] = ws;
       float* t = tern_.data() + tern_offset_[k];
+      const bool quantize = opt_.quantize;
       pool_->parallel_for(n, [&](index_t b, index_t e, int) {
-        for (index_t i = b; i < e; ++i) t[i] = opt_.quantize ? float(ref::ternarize_value(w[i], ws)) : w[i];
+        if (!quantize) {
+          std::copy(w + b, w + e, t + b);
+          return;
+        }
+        // ref::ternarize_value without branches: clamp(round_half_even(v), -1, 1) is
+        // (v > 0.5) - (v < -0.5) for every finite v (a tie at +-0.5 rounds to 0).
+        for (index_t i = b; i < e; ++i) {
+          const float v = w[i] * ws;
+          t[i] = (v > 0.5f ? 1.0f : 0.0f) - (v < -0.5f ? 1.0f : 0.0f);
+        }
       });
     }
     const ModelConfig& c = config();
@@ -269,32 +279,42 @@ class Network {
 
   // ---- BitLinear ----------------------------------------------------------------------------
   /// Per-row RMSNorm + absmax int8 of x into xq_ (codes when `dequantised` is false, q / s_a when
-  /// true), s_a and 1/rms into row_scale_ / row_rinv_. Same arithmetic as ref::norm_quantize_row.
+  /// true), s_a and 1/rms into row_scale_ / row_rinv_. Same values as ref::norm_quantize_row.
   void quantize_rows(const Linear& w, ConstMatrixView<float> x, bool dequantised) {
     const index_t K = w.cols;
+    const bool quantize = opt_.quantize;
     pool_->parallel_for(x.rows, [&](index_t r0, index_t r1, int) {
       for (index_t r = r0; r < r1; ++r) {
-        const float* xr = x.row(r);
-        const float* nw = w.norm;
+        const float* MMFREE_RESTRICT xr = x.row(r);
+        const float* MMFREE_RESTRICT nw = w.norm;
+        float* MMFREE_RESTRICT q = xq_.row(r);
         const float rinv = ref::rms_inv(xr, K, bitlinear_norm_eps);
         float amax = 0.0f;
         for (index_t k = 0; k < K; ++k) {
           const float y = xr[k] * rinv * nw[k];
+          q[k] = y;
           const float a = y < 0.0f ? -y : y;
           amax = a > amax ? a : amax;
         }
-        const float sa = opt_.quantize ? ref::act_scale_from_absmax(amax) : 1.0f;
-        float* q = xq_.row(r);
-        for (index_t k = 0; k < K; ++k) {
-          if (!opt_.quantize) {
-            q[k] = xr[k] * rinv * nw[k];
-            continue;
-          }
-          const float code = float(ref::quantize_value(xr[k] * rinv * nw[k], sa));
-          q[k] = dequantised ? code / sa : code;
-        }
-        row_scale_[r] = sa;
         row_rinv_[r] = rinv;
+        if (!quantize) {
+          row_scale_[r] = 1.0f;
+          continue;
+        }
+        const float sa = ref::act_scale_from_absmax(amax);
+        row_scale_[r] = sa;
+        // ref::quantize_value written without branches so it vectorises: |y * s_a| <= 127 (s_a
+        // comes from this row's absmax), far below 2^23, where this is round_half_away exactly.
+        for (index_t k = 0; k < K; ++k) {
+          const float v = q[k] * sa;
+          const float a = v < 0.0f ? -v : v;
+          const float f = float(std::int32_t(a));  // floor, as a >= 0
+          const float t = f + (a - f >= 0.5f ? 1.0f : 0.0f);
+          const float c = t > 127.0f ? 127.0f : t;  // -128 cannot occur: |v| <= 127
+          q[k] = v < 0.0f ? -c : c;
+        }
+        if (dequantised)
+          for (index_t k = 0; k < K; ++k) q[k] = q[k] / sa;
       }
     });
   }
@@ -467,12 +487,17 @@ class Network {
           }
           float mx = z[0];
           for (index_t k = 1; k < V; ++k) mx = std::max(mx, z[k]);
+          const float zt = z[tg];
           double sum = 0.0;
-          for (index_t k = 0; k < V; ++k) sum += std::exp(double(z[k] - mx));
-          const double lse = std::log(sum) + double(mx);
-          row_nll[std::size_t(q)] = lse - double(z[tg]);
+          for (index_t k = 0; k < V; ++k) {
+            const float e = std::exp(z[k] - mx);
+            if (grads) z[k] = e;
+            sum += double(e);
+          }
+          row_nll[std::size_t(q)] = std::log(sum) + double(mx) - double(zt);
           if (grads) {  // d(mean CE)/dlogits = (softmax - onehot) / count
-            for (index_t k = 0; k < V; ++k) z[k] = float(std::exp(double(z[k]) - lse)) * inv;
+            const float scale = float(1.0 / sum) * inv;
+            for (index_t k = 0; k < V; ++k) z[k] *= scale;
             z[tg] -= inv;
           }
         }
