@@ -6,3 +6,7 @@
 #include "train/gemm.hpp"
 #include "train/params.hpp"
 #include "train/network.hpp"
+#include "train/optimizer.hpp"
+#include "train/data.hpp"
+#include "train/checkpoint.hpp"
+#include "train/trainer.hpp"

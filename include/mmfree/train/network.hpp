@@ -50,6 +50,9 @@ struct NetworkOptions {
   /// false: both quantisers become the identity (a full-precision model whose true gradient is
   /// exactly what the straight-through backward computes): for finite-difference checks.
   bool quantize = true;
+  /// Least work (in values) worth a thread: loops and products smaller than this run on the
+  /// calling thread. 1 splits everything (tests of the threaded paths).
+  index_t grain = 16384;
 };
 
 /// \brief The trainable model: forward, loss and backward over a flat parameter array.
@@ -135,6 +138,12 @@ class Network {
   index_t stored_floats_per_token() const { return stored_per_row(); }
 
  private:
+  /// Rows per piece of a row loop over `cols` values (about 16k values a piece).
+  index_t row_grain(index_t cols) const { return std::max<index_t>(1, opt_.grain / std::max<index_t>(1, cols)); }
+
+  /// Least multiply-adds per GEMM piece.
+  index_t gemm_grain() const { return opt_.grain * 16; }
+
   // ---- sizes and buffers ------------------------------------------------------------------
   index_t stored_per_row() const {
     const index_t H = config().hidden_size, I = config().intermediate_size;
@@ -237,7 +246,7 @@ class Network {
           const float v = w[i] * ws;
           t[i] = (v > 0.5f ? 1.0f : 0.0f) - (v < -0.5f ? 1.0f : 0.0f);
         }
-      });
+      }, opt_.grain);
     }
     const ModelConfig& c = config();
     if (c.use_lower_bound) {
@@ -316,7 +325,7 @@ class Network {
         if (dequantised)
           for (index_t k = 0; k < K; ++k) q[k] = q[k] / sa;
       }
-    });
+    }, row_grain(K));
   }
 
   /// out = BitLinear(x): integer-valued f32 GEMM (exact), then acc * beta / s_a (ref::dequantize).
@@ -324,7 +333,7 @@ class Network {
     const index_t R = x.rows;
     quantize_rows(w, x, false);
     ConstMatrixView<float> q(xq_.data, R, w.cols, xq_.stride);
-    gemm::abt(*pool_, q, ConstMatrixView<float>(w.tern, w.rows, w.cols), out, false);
+    gemm::abt(*pool_, q, ConstMatrixView<float>(w.tern, w.rows, w.cols), out, false, gemm_grain());
     if (!opt_.quantize) return;
     pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
       for (index_t r = r0; r < r1; ++r) {
@@ -332,7 +341,7 @@ class Network {
         const float sa = row_scale_[r];
         for (index_t n = 0; n < w.rows; ++n) o[n] = ref::dequantize(std::int32_t(o[n]), sa, w.w_scale);
       }
-    });
+    }, row_grain(w.rows));
   }
 
   /// Straight-through backward of a BitLinear given its input x and dout:
@@ -341,9 +350,9 @@ class Network {
     const index_t R = x.rows, K = w.cols;
     quantize_rows(w, x, true);  // recompute y_hat = q / s_a instead of having stored it
     ConstMatrixView<float> yhat(xq_.data, R, K, xq_.stride);
-    gemm::atb(*pool_, dout, yhat, MatrixView<float>(w.dweight, w.rows, K), true);
+    gemm::atb(*pool_, dout, yhat, MatrixView<float>(w.dweight, w.rows, K), true, gemm_grain());
     MatrixView<float> dy(dy_.data, R, K, dy_.stride);
-    gemm::ab(*pool_, dout, ConstMatrixView<float>(w.tern, w.rows, K), dy, false);
+    gemm::ab(*pool_, dout, ConstMatrixView<float>(w.tern, w.rows, K), dy, false, gemm_grain());
     norm_backward(x, w.norm, row_rinv_, 1.0f / w.w_scale, dy, dx, w.dnorm);
   }
 
@@ -372,7 +381,7 @@ class Network {
         float* d = dx.row(r);
         for (index_t k = 0; k < K; ++k) d[k] += (g[k] - xr[k] * ri * c) * ri;
       }
-    });
+    }, row_grain(K));
     if (dw != nullptr)
       for (int t = 0; t < threads; ++t) {
         const float* part = partial_.data() + index_t(t) * K;
@@ -386,7 +395,7 @@ class Network {
     const float eps = config().rms_norm_eps;
     pool_->parallel_for(x.rows, [&](index_t r0, index_t r1, int) {
       for (index_t r = r0; r < r1; ++r) row_rinv_[r] = ref::rms_inv(x.row(r), x.cols, eps);
-    });
+    }, row_grain(x.cols));
     norm_backward(x, w, row_rinv_, 1.0f, dy, dx, dw);
   }
 
@@ -394,7 +403,7 @@ class Network {
     const float eps = config().rms_norm_eps;
     pool_->parallel_for(x.rows, [&](index_t r0, index_t r1, int) {
       for (index_t r = r0; r < r1; ++r) ref::rmsnorm_row(x.row(r), w, x.cols, eps, y.row(r));
-    });
+    }, row_grain(x.cols));
   }
 
   // ---- the model ----------------------------------------------------------------------------
@@ -409,7 +418,7 @@ class Network {
       const float* E = params + layout_.embeddings;
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
         for (index_t r = r0; r < r1; ++r) std::copy_n(E + index_t(ids[std::size_t(r)]) * H, H, h.row(r));
-      });
+      }, row_grain(H));
     }
     for (index_t l = 0; l < c.num_layers; ++l) {
       const LayerSlot& ls = layout_.layers[std::size_t(l)];
@@ -429,27 +438,27 @@ class Network {
             for (index_t t = 0; t < T; ++t) A.s(b * T + t, dd) = A.i(b * T + t, dd);
             ref::mlgru_channel(A.s.row(b * T), A.s.stride, A.f.row(b * T), A.f.stride, T, lb, state_.data() + b * H, dd);
           }
-      });
+      }, std::max<index_t>(1, opt_.grain / (batch * T)));
       const float* gn = params + ls.g_norm;
       const float eps = c.rms_norm_eps;
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
         for (index_t r = r0; r < r1; ++r) ref::gated_norm_row(A.g.row(r), A.s.row(r), gn, H, eps, o.row(r));
-      });
+      }, row_grain(H));
       bl_forward(linear(linear_index(l, 3), params, nullptr), o, d);
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
         for (index_t r = r0; r < r1; ++r)
           for (index_t k = 0; k < H; ++k) A.r(r, k) = A.h(r, k) + d(r, k);
-      });
+      }, row_grain(H));
       rmsnorm(A.r, params + ls.mlp_norm, a);
       bl_forward(linear(linear_index(l, 4), params, nullptr), a, A.u);
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
         for (index_t r = r0; r < r1; ++r) ref::glu_row(A.u.row(r), I, v.row(r));
-      });
+      }, row_grain(I));
       bl_forward(linear(linear_index(l, 5), params, nullptr), v, d);
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
         for (index_t r = r0; r < r1; ++r)
           for (index_t k = 0; k < H; ++k) h_out(r, k) = A.r(r, k) + d(r, k);
-      });
+      }, row_grain(H));
     }
   }
 
@@ -501,7 +510,7 @@ class Network {
             z[tg] -= inv;
           }
         }
-      });
+      }, row_grain(V));
       for (double v : row_nll) nll += v;
       if (grads) {
         auto da = dx_.rows_slice(r0, n);
@@ -527,7 +536,7 @@ class Network {
       // ---- GLU: h_out = r + down(glu(gate(mlp_norm(r))))
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
         for (index_t r = r0; r < r1; ++r) ref::glu_row(A.u.row(r), I, v.row(r));
-      });
+      }, row_grain(I));
       zero(dv);
       bl_backward(linear(linear_index(l, 5), params, grads), v, dh, dv);
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
@@ -540,7 +549,7 @@ class Network {
             g[I + k] = dv(r, k) * (z * sg);
           }
         }
-      });
+      }, row_grain(I));
       rmsnorm(A.r, params + ls.mlp_norm, a);
       zero(dx);
       bl_backward(linear(linear_index(l, 4), params, grads), a, du, dx);
@@ -550,7 +559,7 @@ class Network {
       const float eps = c.rms_norm_eps;
       pool_->parallel_for(R, [&](index_t r0, index_t r1, int) {
         for (index_t r = r0; r < r1; ++r) ref::gated_norm_row(A.g.row(r), A.s.row(r), gn, H, eps, o.row(r));
-      });
+      }, row_grain(H));
       zero(dx);
       bl_backward(linear(linear_index(l, 3), params, grads), o, dh, dx);  // dx = dL/d(o_proj input)
       gated_norm_backward(A.g, A.s, gn, dx, dg_, ds_, grads + ls.g_norm);
@@ -570,7 +579,7 @@ class Network {
         const float* g = dh_.row(r);
         for (index_t k = k0; k < k1; ++k) row[k] += g[k];
       }
-    });
+    }, std::max<index_t>(1, opt_.grain / R));
     if (c.use_lower_bound) lower_bound_backward(dlb, grads + layout_.lower_bounds);
   }
 
@@ -602,7 +611,7 @@ class Network {
         const float cc = float(c1 / double(H));
         for (index_t k = 0; k < H; ++k) dgr[k] = (dgr[k] - gr[k] * ri * cc) * ri;
       }
-    });
+    }, row_grain(H));
     for (int t = 0; t < threads; ++t) {
       const float* part = partial_.data() + index_t(t) * H;
       for (index_t k = 0; k < H; ++k) dw[k] += part[k];
@@ -640,7 +649,7 @@ class Network {
         }
         if (lb) dlb[std::size_t(l * H + d)] = dlbd;
       }
-    });
+    }, std::max<index_t>(1, opt_.grain / (batch * T)));
   }
 
   /// From dL/dlb[l] (l >= 1) to the raw lower_bounds through cumsum and the softmax over layers.

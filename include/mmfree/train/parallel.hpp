@@ -3,6 +3,7 @@
 // same work the same way, so every reduction in training is deterministic for a given count.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -79,10 +80,13 @@ class ThreadPool {
   }
 
   /// Calls f(begin, end, t) on each worker t for its piece of [0, n) (empty pieces are skipped).
+  /// Pieces hold at least `grain` items (small work stays on the calling thread: waking threads
+  /// costs more than it saves).
   template <class F>
-  void parallel_for(index_t n, F&& f) {
+  void parallel_for(index_t n, F&& f, index_t grain = 1) {
     if (n <= 0) return;
-    const int parts = n < n_ ? int(n) : n_;
+    const index_t by_grain = grain > 1 ? std::max<index_t>(1, n / grain) : n;
+    const int parts = int(std::min<index_t>(by_grain, n_));
     if (parts == 1) {
       f(index_t(0), n, 0);
       return;
