@@ -684,10 +684,11 @@ class StreamDecoder {
     pending_.reserve(tok.max_token_bytes() + 8);
     out_.reserve(3 * (tok.max_token_bytes() + 8));
   }
-  /// Back to the start of a text.
-  void reset() {
+  /// Back to the start of a text (`at_start` = false: the ids continue a text, e.g. a prompt,
+  /// so the first space is kept).
+  void reset(bool at_start = true) {
     pending_.clear();
-    at_start_ = true;
+    at_start_ = at_start;
   }
   /// Text completed by `id` (valid UTF-8; empty while a character is incomplete). The view is
   /// valid until the next call.
