@@ -145,6 +145,7 @@ inline std::vector<std::uint8_t> write_index(const WeightIndex& w) {
   b.str(w.packing);
   b.u8(std::uint8_t(w.embedding_dtype));
   b.slot(w.embeddings);
+  b.slot(w.embedding_scales);
   b.slot(w.lower_bounds);
   b.u64(w.layers.size());
   auto tern = [&](const TernarySlot& t) {
@@ -175,10 +176,12 @@ inline WeightIndex read_index(const std::uint8_t* p, std::size_t n, const std::s
   c.validate("'" + file + "'");
   w.packing = r.str(64);
   const std::uint8_t dt = r.u8();
-  if (dt != std::uint8_t(DType::F32) && dt != std::uint8_t(DType::F16) && dt != std::uint8_t(DType::BF16))
-    r.fail("embedding type code " + std::to_string(dt) + " is not F32, F16 or BF16");
+  if (dt != std::uint8_t(DType::F32) && dt != std::uint8_t(DType::F16) && dt != std::uint8_t(DType::BF16) &&
+      dt != std::uint8_t(DType::I8))
+    r.fail("embedding type code " + std::to_string(dt) + " is not F32, F16, BF16 or I8");
   w.embedding_dtype = DType(dt);
   w.embeddings = r.slot();
+  w.embedding_scales = r.slot();
   w.lower_bounds = r.slot();
   const std::uint64_t L = r.u64();
   if (L != std::uint64_t(c.num_layers))
@@ -202,7 +205,8 @@ inline WeightIndex read_index(const std::uint8_t* p, std::size_t n, const std::s
   auto same_t = [&](const TernarySlot& a, const TernarySlot& b) {
     return same(a.codes, b.codes) && same(a.norm, b.norm) && a.rows == b.rows && a.cols == b.cols;
   };
-  bool ok = same(w.embeddings, want.embeddings) && same(w.lower_bounds, want.lower_bounds) &&
+  bool ok = same(w.embeddings, want.embeddings) && same(w.embedding_scales, want.embedding_scales) &&
+            same(w.lower_bounds, want.lower_bounds) &&
             same(w.final_norm, want.final_norm) && same_t(w.lm_head, want.lm_head) && w.arena_bytes == want.arena_bytes;
   for (std::size_t l = 0; ok && l < w.layers.size(); ++l) {
     const LayerSlots &a = w.layers[l], &b = want.layers[l];
