@@ -103,3 +103,149 @@ TEST_CASE("mmfree fails cleanly on bad input", "[cli][errors]") {
   fails_with("info -m \"" + bad.path.string() + "\"", "model.safetensors");
   fails_with("logits -m \"" + bad.path.string() + "\" --ids 1 -o " + out, "truncated");
 }
+
+#if MMFREE_CLI_TRAIN
+#include <mmfree/train.hpp>
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// ||a - b|| / ||b||
+double l2_rel(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace
+
+TEST_CASE("mmfree train --check-grads writes upstream's loss and gradients", "[cli][train]") {
+  TempDir tmp("cligrads");
+  const auto out = tmp.path / "grads.safetensors";
+  const auto r = run_cli("train -m \"" + (golden_dir() / "tiny-a" / "model").string() + "\" --ids \"" +
+                         golden_ids_arg() + "\" --check-grads \"" + out.string() + "\"");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  const auto got = io::SafetensorsFile::open(out);
+  const auto ref = io::SafetensorsFile::open(golden_dir() / "tiny-a" / "grads.safetensors");
+  CHECK(std::fabs(got.get("loss").at(0) - ref.get("loss").at(0)) < 1e-4);
+  std::size_t n = 0;
+  for (const auto& t : ref.tensors()) {
+    if (t.name.rfind("grad.", 0) != 0) continue;
+    ++n;
+    const auto& g = got.get(t.name);
+    CHECK(g.shape == t.shape);
+    INFO(t.name);
+    CHECK(l2_rel(as_f32(g), as_f32(t)) < 1e-2);
+  }
+  CHECK(n == got.tensors().size() - 1);  // every parameter, nothing else but the loss
+
+  // bf16 storage and an odd shape: the tool computes what the library computes from the same values
+  TempDir bf("clibf16");
+  const ModelConfig cfg = odd_config(61, 24, 2, 40);
+  write_random_checkpoint(bf.path, cfg, DType::BF16);
+  const auto out2 = tmp.path / "bf16.safetensors";
+  const auto r2 = run_cli("train -m \"" + bf.path.string() + "\" --ids \"1,5,7,60,2;3,3,9,0,11\" --check-grads \"" +
+                          out2.string() + "\"");
+  INFO(r2.output);
+  REQUIRE(r2.code == 0);
+  train::ThreadPool pool(1);
+  train::Network net(cfg, pool);
+  train::ParamBuffer p(net.layout()), g(net.layout());
+  train::load_parameters(net.layout(), io::Checkpoint::open(bf.path), p);
+  const std::vector<std::int32_t> ids = {1, 5, 7, 60, 2, 3, 3, 9, 0, 11};
+  const auto loss = net.forward_backward(p.data(), ids, train::shifted_targets(ids, 2), 2, g.data());
+  const auto st = io::SafetensorsFile::open(out2);
+  CHECK(st.get("loss").at(0) == float(loss.mean()));
+  const auto& L = net.layout();
+  for (std::size_t k = 0; k < L.tensors.size(); ++k) {
+    const auto v = as_f32(st.get("grad." + L.tensors[k].name));
+    CHECK(std::equal(v.begin(), v.end(), g.data() + L.offsets[k]));
+  }
+}
+
+TEST_CASE("mmfree train: loss curve, held-out perplexity, checkpoints, resume", "[cli][train]") {
+  TempDir tmp("clitrain");
+  {  // 400 "documents" of a learnable pattern, ids as spm_encode --output_format=id writes them
+    std::ofstream f(tmp.path / "data.ids");
+    for (int d = 0; d < 400; ++d) {
+      for (int i = 0; i < 9; ++i) f << (i ? " " : "") << 3 + (d % 4 + i * 7) % 26;
+      f << "\n";
+    }
+  }
+  const std::string common = "train --data-ids \"" + (tmp.path / "data.ids").string() +
+                             "\" --vocab 29 --hidden 16 --layers 2 --intermediate 24 --batch 4 --seq-len 16 --lr 1e-2 "
+                             "--warmup 3 --eval-every 10 --save-every 10 --threads 2 --valid-fraction 0.25 -o \"" +
+                             (tmp.path / "run").string() + "\"";
+  auto r = run_cli(common + " --steps 20");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(r.output.find("held-out: loss") != std::string::npos);
+  CHECK(r.output.find("per token of context") != std::string::npos);
+  const fs::path run = tmp.path / "run";
+  auto csv = read_file(run / "loss.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 21);
+  const auto sum = nlohmann::json::parse(read_file(run / "summary.json"));
+  CHECK(sum.at("valid_ppl").get<double>() < sum.at("unigram_ppl").get<double>());
+  CHECK(sum.at("activation_bytes_per_token").get<double>() > 0);
+  // the checkpoint is an ordinary HF checkpoint for the inference model
+  using Pol = Policy<packing::I2, act::Int8, backend::Serial>;
+  Model<Pol> model(io::load_checkpoint<packing::I2>(run / "checkpoint"));
+  CHECK(model.config().vocab_size == 29);
+  // resume: 10 more steps continue the curve
+  r = run_cli(common + " --steps 30 --resume");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(r.output.find("resuming") != std::string::npos);
+  csv = read_file(run / "loss.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 31);
+  CHECK(nlohmann::json::parse(read_file(run / "summary.json")).at("steps") == 30);
+}
+
+TEST_CASE("mmfree train reads text through a tokenizer", "[cli][train]") {
+  TempDir tmp("clitext");
+  {
+    std::ofstream f(tmp.path / "text.txt");
+    for (int k = 0; k < 30; ++k)
+      f << "In the beginning God created the heaven and the earth.\n"
+        << "And the earth was without form, and void; and darkness was upon the face of the deep.\n";
+  }
+  const auto r = run_cli("train --data \"" + (tmp.path / "text.txt").string() + "\" --tokenizer \"" +
+                         (golden_dir() / "tokenizer" / "tokenizer.model").string() +
+                         "\" --hidden 16 --layers 1 --steps 3 --batch 2 --seq-len 16 --threads 1 -o \"" +
+                         (tmp.path / "run").string() + "\"");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(r.output.find("V=3000") != std::string::npos);
+  CHECK(fs::exists(tmp.path / "run" / "checkpoint" / "tokenizer.model"));
+}
+
+TEST_CASE("mmfree train fails cleanly", "[cli][train][errors]") {
+  TempDir tmp("clitrainbad");
+  auto fails_with = [&](const std::string& args, const std::string& needle) {
+    const auto r = run_cli(args);
+    INFO(args << "\n" << r.output);
+    CHECK(r.code != 0);
+    CHECK(r.output.find(needle) != std::string::npos);
+  };
+  const auto model = (golden_dir() / "tiny-a" / "model").string();
+  fails_with("train --ids 1,2 --check-grads " + (tmp.path / "g.safetensors").string(), "needs -m");
+  fails_with("train -m \"" + model + "\" --ids 1,2,256 --check-grads " + (tmp.path / "g.safetensors").string(),
+             "token id 256");
+  std::ofstream(tmp.path / "d.ids") << "1 2 3\n4 x 5\n";
+  fails_with("train --data-ids " + (tmp.path / "d.ids").string() + " --vocab 9 -o " + tmp.path.string(),
+             "'x' is not a token id");
+  std::ofstream(tmp.path / "e.ids") << "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n";
+  fails_with("train --data-ids " + (tmp.path / "e.ids").string() + " -o " + tmp.path.string(), "--vocab");
+  fails_with("train --data-ids " + (tmp.path / "e.ids").string() + " --vocab 9 -o " + tmp.path.string(),
+             "token id 20");
+  fails_with("train --data " + (tmp.path / "e.ids").string() + " -o " + tmp.path.string(), "--tokenizer");
+}
+#endif

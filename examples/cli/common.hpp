@@ -87,5 +87,6 @@ inline std::vector<std::int32_t> parse_ids(const std::string& text, index_t& row
 
 void register_info(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_train(CLI::App& app);  // only with mmfree::train (MMFREE_CLI_TRAIN)
 
 }  // namespace mmfree_cli

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
                                         "." + std::to_string(MMFREE_VERSION_PATCH));
   mmfree_cli::register_info(app);
   mmfree_cli::register_logits(app);
+#if MMFREE_CLI_TRAIN
+  mmfree_cli::register_train(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
