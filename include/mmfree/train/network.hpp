@@ -411,8 +411,6 @@ class Network {
     const ModelConfig& c = config();
     const index_t H = c.hidden_size, I = c.intermediate_size, R = batch * T;
     reserve(R, batch);
-    batch_ = batch;
-    T_ = T;
     {  // embeddings
       auto h = acts(0).h;
       const float* E = params + layout_.embeddings;
@@ -681,7 +679,7 @@ class Network {
   Buffer<float, HostSpace> tern_, lb_, partial_, act_, scratch_, state_, logit_;
   std::vector<float> w_scale_;
   std::vector<double> lb_p_;
-  index_t max_k_ = 0, rows_cap_ = 0, R_ = 0, batch_ = 0, T_ = 0;
+  index_t max_k_ = 0, rows_cap_ = 0, R_ = 0;
   MatrixView<float> xq_, dy_, t_a_, t_o_, t_d_, dh_, dx_, dg_, ds_, df_, t_v_, dv_, du_;
   float* row_scale_ = nullptr;
   float* row_rinv_ = nullptr;
