@@ -13,7 +13,8 @@ void register_logits(CLI::App& app) {
     std::string model, ids, mode = "prefill", backend = "serial", packing = "i2", act = "int8", out;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-m,--model", o->model, "Checkpoint directory")->required();
+  cmd->add_option("-m,--model", o->model, "Checkpoint directory or packed .mmfree file")->required();
+  add_no_verify(cmd);
   cmd->add_option("--ids", o->ids, "Token ids: rows separated by ';', ids by ',' (\"1,2,3;4,5,6\")")->required();
   cmd->add_option("--mode", o->mode, "prefill (whole sequence at once) or step (token by token)")
       ->check(CLI::IsMember({"prefill", "step"}));

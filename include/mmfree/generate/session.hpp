@@ -74,10 +74,10 @@ class Session {
                     std::to_string(V));
     }
     eos_ = tok_.loaded() && tok_.eos_id() >= 0 ? tok_.eos_id() : model.config().eos_token_id;
-    logits_.resize(std::size_t(opt.batch * V));
-    ids_.resize(std::size_t(opt.batch));
-    floats_.resize(std::size_t(state_.floats_per_sequence()));
-    seqs_.resize(std::size_t(opt.batch));
+    logits_.assign(static_cast<std::size_t>(opt.batch * V), 0.0f);
+    ids_.assign(static_cast<std::size_t>(opt.batch), 0);
+    floats_.assign(static_cast<std::size_t>(state_.floats_per_sequence()), 0.0f);
+    seqs_.resize(static_cast<std::size_t>(opt.batch));
     for (index_t b = 0; b < opt.batch; ++b) configure(b, SequenceOptions{});
   }
 
@@ -132,7 +132,7 @@ class Session {
     std::vector<std::int32_t> run;  // pending token + all new ones but the last
     run.reserve(ids.size());
     if (s.pending >= 0) run.push_back(s.pending);
-    run.insert(run.end(), ids.begin(), ids.end() - 1);
+    for (std::size_t k = 0; k + 1 < ids.size(); ++k) run.push_back(ids[k]);
     if (!run.empty()) {
       state_.save_sequence(b, floats_);
       one_.load_sequence(0, floats_);

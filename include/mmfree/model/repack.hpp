@@ -40,15 +40,17 @@ HostWeights repack(HostWeights src) {
     };
     std::vector<std::int8_t> row;
     auto tern = [&](TernarySlot& d, const TernarySlot& s) {
-      check(d.rows == s.rows && d.cols == s.cols, "repack: matrix shapes differ between packings");
+      check(d.rows == s.rows && d.cols == s.cols && s.cols > 0, "repack: matrix shapes differ between packings");
       d.w_scale = s.w_scale;
       copy(d.norm, s.norm);
-      row.resize(std::size_t(s.cols));
-      const index_t sr = packed_row_bytes<From>(s.cols), dr = packed_row_bytes<To>(s.cols);
-      for (index_t n = 0; n < s.rows; ++n) {
+      const index_t K = s.cols, N = s.rows;  // locals: the optimiser then knows 0 < K <= 2^40
+      if (K <= 0 || K > (index_t(1) << 40)) return;
+      row.assign(static_cast<std::size_t>(K), 0);
+      const index_t sr = packed_row_bytes<From>(K), dr = packed_row_bytes<To>(K);
+      for (index_t n = 0; n < N; ++n) {
         const std::uint8_t* in = sb + s.codes.offset + n * sr;
-        for (index_t k = 0; k < s.cols; ++k) row[std::size_t(k)] = std::int8_t(From::decode(in, k));
-        To::pack_row(row.data(), s.cols, arena + d.codes.offset + n * dr);
+        for (index_t k = 0; k < K; ++k) row[std::size_t(k)] = std::int8_t(From::decode(in, k));
+        To::pack_row(row.data(), K, arena + d.codes.offset + n * dr);
       }
     };
     copy(di.embeddings, si.embeddings);
