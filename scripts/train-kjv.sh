@@ -59,7 +59,8 @@ cmake --build "$BUILD" --target mmfree_cli -j"$THREADS"
 
 # 5. The packed model file that `mmfree generate` uses by default.
 if "$BUILD/bin/mmfree" convert --help >/dev/null 2>&1; then
-  "$BUILD/bin/mmfree" convert "$OUT/checkpoint" -o "$MODELS/model.mmfree"
+  # 2-bit codes and bf16 embeddings: about 3 MB (the f32 embeddings would double it)
+  "$BUILD/bin/mmfree" convert -m "$OUT/checkpoint" -o "$MODELS/model.mmfree" --packing i2 --embeddings bf16
   ls -l "$MODELS"
 else
   echo "this mmfree has no 'convert' yet: the trained checkpoint is $OUT/checkpoint"
