@@ -166,6 +166,28 @@ float ternarize_pack(const TensorInfo& t, std::uint8_t* dst) {
 
 }  // namespace detail
 
+/// \brief The lower bounds the layers use from the stored `model.lower_bounds` [L, H]:
+/// p = softmax over layers per channel, lb = cumsum(p) - p[0], in double (upstream's
+/// HGRNBitModel.forward). `z(i)` reads stored element i; `probs` (optional, [L, H]) receives p.
+/// Shared by the loader and the trainer so both get the same bits.
+template <class Get>
+void lower_bounds_transform(Get z, index_t L, index_t H, float* out, double* probs = nullptr) {
+  for (index_t h = 0; h < H; ++h) {
+    double mx = -HUGE_VAL;
+    for (index_t l = 0; l < L; ++l) mx = std::max(mx, double(z(l * H + h)));
+    double sum = 0.0;
+    for (index_t l = 0; l < L; ++l) sum += std::exp(double(z(l * H + h)) - mx);
+    double cum = 0.0, p0 = 0.0;
+    for (index_t l = 0; l < L; ++l) {
+      const double p = std::exp(double(z(l * H + h)) - mx) / sum;
+      if (l == 0) p0 = p;
+      if (probs != nullptr) probs[l * H + h] = p;
+      cum += p;
+      out[l * H + h] = float(cum - p0);
+    }
+  }
+}
+
 /// \brief Packs a checkpoint's latent weights with packing P: ternary codes and scales, f32 norm
 /// weights, lower bounds already transformed (softmax over layers, cumsum, minus the first),
 /// embeddings kept in their stored type. Checks every tensor's presence, shape and finiteness.
@@ -207,19 +229,7 @@ HostWeights pack_checkpoint(const Checkpoint& ck, const ProgressFn& progress = {
     detail::check_float(lb);
     detail::check_finite(lb);
     float* out = reinterpret_cast<float*>(arena + idx.lower_bounds.offset);
-    for (index_t h = 0; h < H; ++h) {  // softmax over layers per channel, cumsum, minus p[0]
-      double mx = -HUGE_VAL;
-      for (index_t l = 0; l < L; ++l) mx = std::max(mx, double(lb.at(l * H + h)));
-      double sum = 0.0;
-      for (index_t l = 0; l < L; ++l) sum += std::exp(double(lb.at(l * H + h)) - mx);
-      double cum = 0.0, p0 = 0.0;
-      for (index_t l = 0; l < L; ++l) {
-        const double p = std::exp(double(lb.at(l * H + h)) - mx) / sum;
-        if (l == 0) p0 = p;
-        cum += p;
-        out[l * H + h] = float(cum - p0);
-      }
-    }
+    lower_bounds_transform([&](index_t i) { return lb.at(i); }, L, H, out);
   }
   for (index_t l = 0; l < L; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";

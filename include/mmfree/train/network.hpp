@@ -19,6 +19,7 @@
 #include "../core/math.hpp"
 #include "../core/quantize.hpp"
 #include "../backend/reference/row_kernels.hpp"
+#include "../io/checkpoint.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
 #include "params.hpp"
@@ -250,23 +251,9 @@ class Network {
     }
     const ModelConfig& c = config();
     if (c.use_lower_bound) {
-      // softmax over layers per channel, cumsum, minus p[0]: as io::pack_checkpoint (in double)
-      const index_t H = c.hidden_size, L = c.num_layers;
-      const float* z = params + layout_.lower_bounds;
-      for (index_t h = 0; h < H; ++h) {
-        double mx = -HUGE_VAL;
-        for (index_t l = 0; l < L; ++l) mx = std::max(mx, double(z[l * H + h]));
-        double sum = 0.0;
-        for (index_t l = 0; l < L; ++l) sum += std::exp(double(z[l * H + h]) - mx);
-        double cum = 0.0, p0 = 0.0;
-        for (index_t l = 0; l < L; ++l) {
-          const double p = std::exp(double(z[l * H + h]) - mx) / sum;
-          if (l == 0) p0 = p;
-          lb_p_[std::size_t(l * H + h)] = p;
-          cum += p;
-          lb_.data()[l * H + h] = float(cum - p0);
-        }
-      }
+      const float* z = params + layout_.lower_bounds;  // the loader's arithmetic: the same bits
+      io::lower_bounds_transform([z](index_t i) { return z[i]; }, c.num_layers, c.hidden_size, lb_.data(),
+                                 lb_p_.data());
     }
   }
 
