@@ -2,7 +2,8 @@
 # Installs what mmfree's build, tests and tools need on Debian (bookworm), only if missing.
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache libeigen3-dev libxsimd-dev catch2 libbenchmark-dev
-      libtrilinos-kokkos-dev nlohmann-json3-dev libcli11-dev)
+      libtrilinos-kokkos-dev nlohmann-json3-dev libcli11-dev
+      clang-14 libclang-rt-14-dev)  # the last two: libFuzzer targets (scripts/fuzz.sh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,11 @@
 // Shared pieces of the mmfree command-line tool: policy dispatch from names, id parsing.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -39,11 +44,62 @@ void with_policy(std::string_view backend, std::string_view packing, std::string
   throw Error("unknown backend '" + std::string(backend) + "' (serial)");
 }
 
-/// Loads a model from a checkpoint directory, packed with P.
+/// Whether packed model files are checksummed on load (--no-verify turns it off).
+inline bool g_verify = true;
+
+/// --packing of commands that load a model: "auto" keeps a packed file's packing (no repacking)
+/// and packs checkpoints as i2.
+inline const std::vector<std::string> packing_choices = {"auto", "i8", "i2", "tq1"};
+inline std::string resolve_packing(const std::string& model, const std::string& packing) {
+  if (packing != "auto") return packing;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(model, ec) && mmfree::io::is_model_file(model))
+    return mmfree::io::read_model_file(model, {.verify = false}).index.packing;
+  return "i2";
+}
+
+/// Adds --no-verify to a subcommand that loads models.
+inline void add_no_verify(CLI::App* cmd) {
+  cmd->add_flag_callback("--no-verify", [] { g_verify = false; },
+                         "Skip the checksums of a packed model file (faster load; header and index are still checked)");
+}
+
+/// Loads a model packed with P from a checkpoint directory or a packed .mmfree file.
 template <class P>
 mmfree::HostWeights load_weights(const std::filesystem::path& path) {
-  return mmfree::io::load_checkpoint<P>(path);
+  return mmfree::load_weights<P>(path, {.verify = g_verify});
 }
+
+/// Peak resident memory of this process in bytes (VmHWM of /proc/self/status; 0 if unknown).
+inline std::uint64_t peak_rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::uint64_t kb = 0;
+  while (std::fgets(line, sizeof(line), f))
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kb = std::strtoull(line + 6, nullptr, 10);
+  std::fclose(f);
+  return kb * 1024;
+}
+
+/// Draws a text progress bar on stderr: "label [#####     ]  50%".
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label) : label_(std::move(label)) {}
+  void operator()(double f) {
+    const int pct = int(std::min(1.0, std::max(0.0, f)) * 100.0 + 0.5);
+    if (pct == last_) return;
+    last_ = pct;
+    const int w = 30, fill = pct * w / 100;
+    std::fprintf(stderr, "\r%-10s [%.*s%*s] %3d%%", label_.c_str(), fill, "##############################", w - fill, "", pct);
+    if (pct == 100) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  int last_ = -1;
+};
 
 /// \brief Parses "1,2,3;4,5,6" into row-major ids and the number of rows (all rows equal length).
 inline std::vector<std::int32_t> parse_ids(const std::string& text, index_t& rows) {
@@ -87,5 +143,8 @@ inline std::vector<std::int32_t> parse_ids(const std::string& text, index_t& row
 
 void register_info(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_convert(CLI::App& app);
+void register_tokenize(CLI::App& app);
 
 }  // namespace mmfree_cli

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// mmfree: command-line front end of the library (info, logits, ...).
+// mmfree: command-line front end of the library (info, logits, generate, convert, tokenize, ...).
 #include <cstdio>
 #include <exception>
 
@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
                                         "." + std::to_string(MMFREE_VERSION_PATCH));
   mmfree_cli::register_info(app);
   mmfree_cli::register_logits(app);
+  mmfree_cli::register_generate(app);
+  mmfree_cli::register_convert(app);
+  mmfree_cli::register_tokenize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

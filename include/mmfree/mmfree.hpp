@@ -18,6 +18,7 @@
 
 #include "packing/i2.hpp"
 #include "packing/i8.hpp"
+#include "packing/registry.hpp"
 #include "packing/tq1.hpp"
 
 #include "activation/fake_quant.hpp"
@@ -35,14 +36,22 @@
 
 #include "model/model.hpp"
 #include "model/random_weights.hpp"
+#include "model/repack.hpp"
 #include "model/state.hpp"
 #include "model/weights.hpp"
 #include "model/workspace.hpp"
 
 #include "io/mapped_file.hpp"
+#include "io/model_file.hpp"
+#include "io/xxhash.hpp"
+
+#include "generate/sampler.hpp"
+#include "generate/session.hpp"
+#include "text/tokenizer.hpp"
 
 #if MMFREE_HAS_JSON
 #include "io/checkpoint.hpp"
 #include "io/hf_config.hpp"
+#include "io/load_weights.hpp"
 #include "io/safetensors.hpp"
 #endif

@@ -23,6 +23,7 @@
 #include "../model/weights.hpp"
 #include "hf_config.hpp"
 #include "mapped_file.hpp"
+#include "progress.hpp"
 #include "safetensors.hpp"
 
 MMFREE_NAMESPACE_BEGIN
@@ -169,7 +170,7 @@ float ternarize_pack(const TensorInfo& t, std::uint8_t* dst) {
 /// weights, lower bounds already transformed (softmax over layers, cumsum, minus the first),
 /// embeddings kept in their stored type. Checks every tensor's presence, shape and finiteness.
 template <WeightPacking P>
-HostWeights pack_checkpoint(const Checkpoint& ck) {
+HostWeights pack_checkpoint(const Checkpoint& ck, const ProgressFn& progress = {}) {
   const ModelConfig& cfg = ck.config();
   const index_t H = cfg.hidden_size, V = cfg.vocab_size, L = cfg.num_layers;
   const TensorInfo& emb = ck.tensor("model.embeddings.weight", {V, H});
@@ -232,6 +233,7 @@ HostWeights pack_checkpoint(const Checkpoint& ck) {
     norm(p + "mlp_norm.weight", H, s.mlp_norm);
     tern(p + "mlp.gate_proj", s.gate_proj);
     tern(p + "mlp.down_proj", s.down_proj);
+    if (progress) progress(double(l + 1) / double(L + 1));
   }
   norm("model.norm.weight", H, idx.final_norm);
   if (cfg.tie_word_embeddings && ck.find("lm_head.weight") == nullptr) {
@@ -240,6 +242,7 @@ HostWeights pack_checkpoint(const Checkpoint& ck) {
   } else {
     tern("lm_head", idx.lm_head);
   }
+  if (progress) progress(1.0);
   return hw;
 }
 
@@ -319,8 +322,8 @@ inline void write_checkpoint(const std::filesystem::path& dir, const ModelConfig
 
 /// \brief Opens a checkpoint directory and packs it with P (see pack_checkpoint).
 template <WeightPacking P>
-HostWeights load_checkpoint(const std::filesystem::path& dir) {
-  return pack_checkpoint<P>(Checkpoint::open(dir));
+HostWeights load_checkpoint(const std::filesystem::path& dir, const ProgressFn& progress = {}) {
+  return pack_checkpoint<P>(Checkpoint::open(dir), progress);
 }
 
 }  // namespace io

@@ -46,18 +46,18 @@ class State {
   /// Copies sequence b's state ([layers, H] f32) to host memory.
   void save_sequence(index_t b, std::span<float> out) const {
     check_seq(b);
-    check(index_t(out.size()) == floats_per_sequence(), "State::save_sequence: output holds " +
-                                                            std::to_string(out.size()) + " floats, expected " +
-                                                            std::to_string(floats_per_sequence()));
+    if (index_t(out.size()) != floats_per_sequence())  // message built only on failure: no allocation
+      throw Error("State::save_sequence: output holds " + std::to_string(out.size()) + " floats, expected " +
+                  std::to_string(floats_per_sequence()));
     for (index_t l = 0; l < layers_; ++l)
       memory_space::copy_to_host(out.data() + l * hidden_, layer(l).row(b), std::size_t(hidden_) * sizeof(float));
   }
   /// Restores sequence b's state from what save_sequence() wrote.
   void load_sequence(index_t b, std::span<const float> in) {
     check_seq(b);
-    check(index_t(in.size()) == floats_per_sequence(), "State::load_sequence: input holds " +
-                                                           std::to_string(in.size()) + " floats, expected " +
-                                                           std::to_string(floats_per_sequence()));
+    if (index_t(in.size()) != floats_per_sequence())
+      throw Error("State::load_sequence: input holds " + std::to_string(in.size()) + " floats, expected " +
+                  std::to_string(floats_per_sequence()));
     for (index_t l = 0; l < layers_; ++l)
       memory_space::copy_from_host(layer(l).row(b), in.data() + l * hidden_, std::size_t(hidden_) * sizeof(float));
   }

@@ -41,8 +41,9 @@ struct LayerSlots {
 struct WeightIndex {
   ModelConfig config;
   std::string packing;                      ///< P::name() of the codes
-  DType embedding_dtype = DType::F32;       ///< F32, F16, BF16 (stored as in the source)
+  DType embedding_dtype = DType::F32;       ///< F32, F16, BF16 (stored as in the source) or I8
   TensorSlot embeddings;                    ///< [V, H]
+  TensorSlot embedding_scales;              ///< [V] f32 row scales when embedding_dtype is I8, else empty
   TensorSlot lower_bounds;                  ///< [L, H] f32, already softmax+cumsum'ed; empty if unused
   std::vector<LayerSlots> layers;
   TensorSlot final_norm;                    ///< [H] f32
@@ -72,6 +73,7 @@ struct WeightIndex {
     };
     const index_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
     w.embeddings = reserve(V * H * dtype_size(emb));
+    if (emb == DType::I8) w.embedding_scales = reserve(V * 4);
     if (cfg.use_lower_bound) w.lower_bounds = reserve(cfg.num_layers * H * 4);
     w.layers.resize(std::size_t(cfg.num_layers));
     for (auto& l : w.layers) {
@@ -105,12 +107,13 @@ struct TernaryWeights {
   MMFREE_HOST_DEVICE const std::uint8_t* row(index_t n) const { return codes + n * row_bytes; }
 };
 
-/// View of the token embedding table (any of F32 / F16 / BF16).
+/// View of the token embedding table (any of F32 / F16 / BF16, or I8 with a scale per row).
 struct EmbeddingTable {
   const void* data = nullptr;
   DType dtype = DType::F32;
   index_t rows = 0;  ///< V
   index_t cols = 0;  ///< H
+  const float* row_scales = nullptr;  ///< [V] for I8: row v is code * row_scales[v]; else nullptr
 };
 
 /// Views of one block's parameters.
@@ -147,7 +150,8 @@ struct ModelWeights {
     };
     ModelWeights w;
     w.config = idx.config;
-    w.embeddings = {base + idx.embeddings.offset, idx.embedding_dtype, idx.config.vocab_size, idx.config.hidden_size};
+    w.embeddings = {base + idx.embeddings.offset, idx.embedding_dtype, idx.config.vocab_size, idx.config.hidden_size,
+                    idx.embedding_dtype == DType::I8 ? f32(idx.embedding_scales) : nullptr};
     for (std::size_t l = 0; l < idx.layers.size(); ++l) {
       const LayerSlots& s = idx.layers[l];
       LayerWeights<P> lw;

@@ -41,9 +41,14 @@ MMFREE_HOST_DEVICE void glu_row(const float* u, index_t I, float* v) {
   for (index_t k = 0; k < I; ++k) v[k] = math::silu(u[k]) * u[I + k];
 }
 
-/// Embedding row `id` converted to f32.
+/// Embedding row `id` converted to f32 (int8 rows times their scale).
 inline void embed_row(const EmbeddingTable& t, std::int32_t id, float* out) {
   const std::size_t base = std::size_t(id) * std::size_t(t.cols);
+  if (t.row_scales != nullptr) {
+    const float s = t.row_scales[id];
+    for (index_t k = 0; k < t.cols; ++k) out[k] = load_as_f32(t.data, t.dtype, base + std::size_t(k)) * s;
+    return;
+  }
   for (index_t k = 0; k < t.cols; ++k) out[k] = load_as_f32(t.data, t.dtype, base + std::size_t(k));
 }
 
