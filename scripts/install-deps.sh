@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache libeigen3-dev libxsimd-dev catch2 libbenchmark-dev
       libtrilinos-kokkos-dev nlohmann-json3-dev libcli11-dev
-      sentencepiece bible-kjv)  # the last two: only scripts/train-kjv.sh (the built-in model's recipe)
+      clang-14 libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh)
+      sentencepiece bible-kjv)     # only scripts/train-kjv.sh (the built-in model's recipe)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,7 +10,7 @@ namespace mmfree_cli {
 void register_convert(CLI::App& app) {
   auto* cmd = app.add_subcommand("convert", "Pack a checkpoint into one memory-mappable .mmfree file");
   struct Opts {
-    std::string model, out, packing = "i2", embeddings = "keep", random;
+    std::string model, out, packing, embeddings = "keep", random;
     std::uint64_t seed = 1;
   };
   auto o = std::make_shared<Opts>();
@@ -19,7 +19,8 @@ void register_convert(CLI::App& app) {
       ->check(CLI::IsMember({"370m", "1.3b", "2.7b"}));
   cmd->add_option("--seed", o->seed, "Seed of --random");
   cmd->add_option("-o,--output", o->out, "Output file")->required();
-  cmd->add_option("--packing", o->packing, "Packing of the ternary codes")->check(CLI::IsMember(packing_names));
+  cmd->add_option("--packing", o->packing, "Packing of the ternary codes (default: i2, or the packing of a packed -m file)")
+      ->check(CLI::IsMember(packing_names));
   cmd->add_option("--embeddings", o->embeddings,
                   "Embedding table: keep (as stored, exact), f32, bf16, f16, int8 (one scale per row; not exact)")
       ->check(CLI::IsMember({"keep", "f32", "bf16", "f16", "int8"}));
@@ -27,6 +28,11 @@ void register_convert(CLI::App& app) {
   cmd->callback([o] {
     if (o->model.empty() == o->random.empty()) throw mmfree::Error("convert: give exactly one of -m MODEL and --random SHAPE");
     const auto t0 = std::chrono::steady_clock::now();
+    std::error_code ec;
+    if (o->packing.empty())
+      o->packing = !o->model.empty() && !std::filesystem::is_directory(o->model, ec) && mmfree::io::is_model_file(o->model)
+                       ? mmfree::io::read_model_file(o->model, {.verify = false}).index.packing
+                       : "i2";
     mmfree::packing::with_packing(o->packing, [&]<class P>(P) {
       mmfree::HostWeights w;
       if (!o->random.empty()) {

@@ -54,7 +54,7 @@ fs::path default_tokenizer(const fs::path& model) {
 void register_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt (streams to stdout, stats on stderr)");
   struct Opts {
-    std::string model, tokenizer, prompt, backend = "serial", packing = "i2", act = "int8";
+    std::string model, tokenizer, prompt, backend = "serial", packing = "auto", act = "int8";
     index_t n = 128;
     float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
     index_t top_k = 40, repeat_last_n = 64;
@@ -81,7 +81,8 @@ void register_generate(CLI::App& app) {
   cmd->add_flag("--no-bos", o->no_bos, "Do not put BOS before the prompt");
   cmd->add_flag("--no-echo", o->no_echo, "Do not print the prompt before the generated text");
   cmd->add_option("--backend", o->backend, "Backend")->check(CLI::IsMember(backend_names));
-  cmd->add_option("--packing", o->packing, "Weight packing in memory")->check(CLI::IsMember(packing_names));
+  cmd->add_option("--packing", o->packing, "Weight packing in memory (auto: a packed file's own, else i2)")
+      ->check(CLI::IsMember(packing_choices));
   cmd->add_option("--act", o->act, "Activation precision")->check(CLI::IsMember(act_names));
   add_no_verify(cmd);
   cmd->callback([o] {
@@ -97,7 +98,7 @@ void register_generate(CLI::App& app) {
     const auto tok = mmfree::text::Tokenizer::load(o->tokenizer.empty() ? default_tokenizer(o->model) : fs::path(o->tokenizer));
     std::uint64_t seed = o->seed >= 0 ? std::uint64_t(o->seed)
                                       : std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
-    with_policy(o->backend, o->packing, o->act, [&]<class Pol>(Pol) {
+    with_policy(o->backend, resolve_packing(o->model, o->packing), o->act, [&]<class Pol>(Pol) {
       mmfree::Model<Pol> model(load_weights<typename Pol::packing>(o->model));
       const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
       mmfree::Session<Pol> session(model, {.batch = 1, .max_chunk = 64}, &tok);

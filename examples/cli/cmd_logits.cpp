@@ -10,7 +10,7 @@ namespace mmfree_cli {
 void register_logits(CLI::App& app) {
   auto* cmd = app.add_subcommand("logits", "Compute logits for token ids and write them to a safetensors file");
   struct Opts {
-    std::string model, ids, mode = "prefill", backend = "serial", packing = "i2", act = "int8", out;
+    std::string model, ids, mode = "prefill", backend = "serial", packing = "auto", act = "int8", out;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-m,--model", o->model, "Checkpoint directory or packed .mmfree file")->required();
@@ -19,14 +19,15 @@ void register_logits(CLI::App& app) {
   cmd->add_option("--mode", o->mode, "prefill (whole sequence at once) or step (token by token)")
       ->check(CLI::IsMember({"prefill", "step"}));
   cmd->add_option("--backend", o->backend, "Backend")->check(CLI::IsMember(backend_names));
-  cmd->add_option("--packing", o->packing, "Weight packing")->check(CLI::IsMember(packing_names));
+  cmd->add_option("--packing", o->packing, "Weight packing in memory (auto: a packed file's own, else i2)")
+      ->check(CLI::IsMember(packing_choices));
   cmd->add_option("--act", o->act, "Activation precision")->check(CLI::IsMember(act_names));
   cmd->add_option("-o,--output", o->out, "Output .safetensors file")->required();
   cmd->callback([o] {
     index_t batch = 0;
     const auto ids = parse_ids(o->ids, batch);
     const index_t T = index_t(ids.size()) / batch;
-    with_policy(o->backend, o->packing, o->act, [&]<class Pol>(Pol) {
+    with_policy(o->backend, resolve_packing(o->model, o->packing), o->act, [&]<class Pol>(Pol) {
       mmfree::Model<Pol> model(load_weights<typename Pol::packing>(o->model));
       const index_t V = model.config().vocab_size;
       std::vector<float> logits(std::size_t(batch * T * V));

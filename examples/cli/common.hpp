@@ -47,6 +47,17 @@ void with_policy(std::string_view backend, std::string_view packing, std::string
 /// Whether packed model files are checksummed on load (--no-verify turns it off).
 inline bool g_verify = true;
 
+/// --packing of commands that load a model: "auto" keeps a packed file's packing (no repacking)
+/// and packs checkpoints as i2.
+inline const std::vector<std::string> packing_choices = {"auto", "i8", "i2", "tq1"};
+inline std::string resolve_packing(const std::string& model, const std::string& packing) {
+  if (packing != "auto") return packing;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(model, ec) && mmfree::io::is_model_file(model))
+    return mmfree::io::read_model_file(model, {.verify = false}).index.packing;
+  return "i2";
+}
+
 /// Adds --no-verify to a subcommand that loads models.
 inline void add_no_verify(CLI::App* cmd) {
   cmd->add_flag_callback("--no-verify", [] { g_verify = false; },

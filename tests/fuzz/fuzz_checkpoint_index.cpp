@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -17,6 +18,8 @@ namespace fs = std::filesystem;
 static fs::path make_dir() {
   const fs::path d = fs::temp_directory_path() / ("mmfree-fuzz-index-" + std::to_string(::getpid()));
   fs::create_directories(d);
+  static const fs::path keep = d;
+  std::atexit([] { std::error_code ec; fs::remove_all(keep, ec); });
   mmfree::ModelConfig c;
   c.vocab_size = 8, c.hidden_size = 4, c.num_layers = 1, c.intermediate_size = 4;
   std::ofstream(d / "config.json") << mmfree::io::hf_config_json(c);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -19,8 +20,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ++data, --size;
   try {
     if (mode == 0) {
-      static const std::filesystem::path p =
-          std::filesystem::temp_directory_path() / ("mmfree-fuzz-" + std::to_string(::getpid()) + ".mmfree");
+      static const std::filesystem::path p = [] {
+        auto q = std::filesystem::temp_directory_path() / ("mmfree-fuzz-" + std::to_string(::getpid()) + ".mmfree");
+        static const std::filesystem::path keep = q;
+        std::atexit([] { std::error_code ec; std::filesystem::remove(keep, ec); });
+        return q;
+      }();
       {
         std::ofstream out(p, std::ios::binary | std::ios::trunc);
         out.write(reinterpret_cast<const char*>(data), std::streamsize(size));

@@ -260,6 +260,11 @@ class Session {
     put(smp.data(), smp.size());
     put(&held_n, 8);
     put(s.held.data(), s.held.size());
+    // the stream decoder's unfinished UTF-8 character and start flag
+    const std::string_view dec = tok_.loaded() ? s.decoder.held_bytes() : std::string_view();
+    const std::uint8_t dec_hdr[2] = {std::uint8_t(dec.size()), std::uint8_t(tok_.loaded() && s.decoder.at_start())};
+    put(dec_hdr, 2);
+    put(dec.data(), dec.size());
     std::vector<float> f(std::size_t(state_.floats_per_sequence()));
     state_.save_sequence(b, f);
     put(f.data(), f.size() * sizeof(float));
@@ -297,6 +302,11 @@ class Session {
     if (held_n > s.held.capacity()) throw Error("Session::restore: saved held-back text is longer than the stop strings allow");
     std::string held(std::size_t(held_n), '\0');
     get(held.data(), held.size());
+    std::uint8_t dec_hdr[2];
+    get(dec_hdr, 2);
+    if (dec_hdr[0] > 3) throw Error("Session::restore: saved sequence holds invalid values");
+    char dec[3];
+    get(dec, dec_hdr[0]);
     std::vector<float> f(std::size_t(state_.floats_per_sequence()));
     get(f.data(), f.size() * sizeof(float));
     if (pos != bytes.size()) throw Error("Session::restore: trailing bytes after the saved sequence");
@@ -306,7 +316,7 @@ class Session {
     s.generated = nums[1];
     s.finish = FinishReason(nums[2]);
     s.held.assign(held);
-    if (tok_.loaded()) s.decoder.reset(s.pending < 0);
+    if (tok_.loaded()) s.decoder.restore(std::string_view(dec, dec_hdr[0]), dec_hdr[1] != 0);
   }
 
  private:

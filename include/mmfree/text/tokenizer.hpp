@@ -87,6 +87,8 @@ class Tokenizer {
   /// SentencePiece model encodes them as ordinary characters, as SentencePiece does.
   std::vector<std::int32_t> encode(std::string_view text, bool add_bos = false) const {
     const Impl& m = impl();
+    if (text.size() >= (std::size_t(1) << 30))  // symbol positions are 32-bit
+      throw Error("encode: text of " + std::to_string(text.size()) + " bytes is too long (limit 1 GiB); split it");
     std::vector<std::int32_t> ids;
     if (add_bos) {
       if (m.spec.bos_id < 0) throw Error("'" + m.name + "' has no BOS token");
@@ -714,6 +716,16 @@ class StreamDecoder {
     }
     pending_.erase(0, pending_.size() - v.size());
     return out_;
+  }
+  /// Bytes held back (an unfinished character) and whether the text has started: what
+  /// restore() needs to continue exactly.
+  std::string_view held_bytes() const { return pending_; }
+  bool at_start() const { return at_start_; }
+  /// Continues from what held_bytes() / at_start() returned (at most 3 bytes).
+  void restore(std::string_view held, bool at_start) {
+    check(held.size() <= 3, "StreamDecoder::restore: more than 3 held-back bytes");
+    pending_.assign(held);
+    at_start_ = at_start;
   }
   /// Whatever is still held back (an unfinished character), as U+FFFD.
   std::string_view flush() {
