@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+// Ternary products on x86 (AVX2, AVX-VNNI, AVX-512BW, AVX-512 VNNI), int32-exact.
+//
+// Every packing is decoded to unsigned codes c = t + 1 in {0, 1, 2} and multiplied with the int8
+// activations by vpmaddubsw (u8 x s8, pairs summed into int16, flushed to int32 before int16 can
+// overflow) or vpdpbusd (VNNI: straight into int32); then sum(c * q) - sum(q) = sum(t * q).
+//   GEMV (one token): decodes each 32-byte group of a packed row in registers.
+//   GEMM (several tokens): unpacks a tile of rows once into scratch, then runs every token on it.
+// xsimd has no u8 x s8 multiply-add, so the integer part uses intrinsics on raw registers.
+//
+// Included by an x86 kernel TU after it defines MMFREE_SIMD_NS and MMFREE_SIMD_X86_{WIDE,VNNI}.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "mmfree/backend/simd/kernel_table.hpp"
+
+#if !defined(MMFREE_SIMD_X86_WIDE) || !defined(MMFREE_SIMD_X86_VNNI)
+#error "define MMFREE_SIMD_X86_WIDE (0: 256-bit, 1: 512-bit) and MMFREE_SIMD_X86_VNNI (0/1)"
+#endif
+
+MMFREE_NAMESPACE_BEGIN
+namespace simd_impl {
+namespace MMFREE_SIMD_NS {
+
+using simd::ScratchSpan;
+using simd::TernaryProblem;
+
+// ---------------------------------------------------------------------------------------------
+// Vector operations. V256 holds one weight row per register; V512 holds two (low and high 256-bit
+// halves: rows n and n+1), so 32-byte groups of both rows decode in one pass.
+
+struct V256 {
+  using V = __m256i;
+  static constexpr int bytes = 32;
+  static constexpr int rows_per_vec = 1;
+  static V zero() { return _mm256_setzero_si256(); }
+  static V set1(char c) { return _mm256_set1_epi8(c); }
+  static V load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  static void store(void* p, V v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
+  static V load_rows(const std::uint8_t* r0, const std::uint8_t*) { return load(r0); }
+  static V load_act(const std::int8_t* q) { return load(q); }
+  static V and_(V a, V b) { return _mm256_and_si256(a, b); }
+  template <int N>
+  static V srli16(V a) {
+    return _mm256_srli_epi16(a, N);
+  }
+  static V add8(V a, V b) { return _mm256_add_epi8(a, b); }
+  static V subs_u8(V a, V b) { return _mm256_subs_epu8(a, b); }
+  static V avg_u8(V a, V b) { return _mm256_avg_epu8(a, b); }
+  static V add16(V a, V b) { return _mm256_add_epi16(a, b); }
+  static V add32(V a, V b) { return _mm256_add_epi32(a, b); }
+  static V maddubs(V u, V s) { return _mm256_maddubs_epi16(u, s); }
+  static V madd_ones(V a) { return _mm256_madd_epi16(a, _mm256_set1_epi16(1)); }
+#if MMFREE_SIMD_X86_VNNI && !MMFREE_SIMD_X86_WIDE
+  static V dpbusd(V acc, V u, V s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+#endif
+  /// Sum of the 8 int32 lanes -> out[0].
+  static void reduce(V v, std::int32_t* out) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    out[0] = _mm_cvtsi128_si32(s);
+  }
+};
+
+#if MMFREE_SIMD_X86_WIDE
+/// Two rows per register (GEMV) with the same operations as V256.
+struct V512x2 {
+  using V = __m512i;
+  static constexpr int bytes = 64;
+  static constexpr int rows_per_vec = 2;
+  static V zero() { return _mm512_setzero_si512(); }
+  static V set1(char c) { return _mm512_set1_epi8(c); }
+  static V load_rows(const std::uint8_t* r0, const std::uint8_t* r1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1)), 1);
+  }
+  static V load_act(const std::int8_t* q) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+  }
+  static V and_(V a, V b) { return _mm512_and_si512(a, b); }
+  template <int N>
+  static V srli16(V a) {
+    return _mm512_srli_epi16(a, N);
+  }
+  static V add8(V a, V b) { return _mm512_add_epi8(a, b); }
+  static V subs_u8(V a, V b) { return _mm512_subs_epu8(a, b); }
+  static V avg_u8(V a, V b) { return _mm512_avg_epu8(a, b); }
+  static V add16(V a, V b) { return _mm512_add_epi16(a, b); }
+  static V add32(V a, V b) { return _mm512_add_epi32(a, b); }
+  static V maddubs(V u, V s) { return _mm512_maddubs_epi16(u, s); }
+  static V madd_ones(V a) { return _mm512_madd_epi16(a, _mm512_set1_epi16(1)); }
+#if MMFREE_SIMD_X86_VNNI
+  static V dpbusd(V acc, V u, V s) { return _mm512_dpbusd_epi32(acc, u, s); }
+#endif
+  /// Sums of the low and high 8 lanes -> out[0], out[1].
+  static void reduce(V v, std::int32_t* out) {
+    V256::reduce(_mm512_castsi512_si256(v), out);
+    V256::reduce(_mm512_extracti64x4_epi64(v, 1), out + 1);
+  }
+};
+
+/// One row per 512-bit register (GEMM on unpacked codes).
+struct V512 {
+  using V = __m512i;
+  static constexpr int bytes = 64;
+  static V zero() { return _mm512_setzero_si512(); }
+  static V load(const void* p) { return _mm512_loadu_si512(p); }
+  /// The first 32 bytes at p, zero above (a K tail shorter than a register; reads nothing beyond).
+  static V load_half(const void* p) { return _mm512_maskz_loadu_epi8(__mmask64(0xFFFFFFFFull), p); }
+  static V add16(V a, V b) { return _mm512_add_epi16(a, b); }
+  static V add32(V a, V b) { return _mm512_add_epi32(a, b); }
+  static V maddubs(V u, V s) { return _mm512_maddubs_epi16(u, s); }
+  static V madd_ones(V a) { return _mm512_madd_epi16(a, _mm512_set1_epi16(1)); }
+#if MMFREE_SIMD_X86_VNNI
+  static V dpbusd(V acc, V u, V s) { return _mm512_dpbusd_epi32(acc, u, s); }
+#endif
+  static std::int32_t reduce(V v) { return _mm512_reduce_add_epi32(v); }
+};
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Accumulators of sum(u8 * s8).
+
+/// vpmaddubsw into int16 lanes; flush() widens to int32 (callers flush before 32767 is reachable).
+template <class O>
+struct MaddAcc {
+  typename O::V a16 = O::zero(), a32 = O::zero();
+  MMFREE_FORCEINLINE void add(typename O::V u, typename O::V s) { a16 = O::add16(a16, O::maddubs(u, s)); }
+  MMFREE_FORCEINLINE void flush() {
+    a32 = O::add32(a32, O::madd_ones(a16));
+    a16 = O::zero();
+  }
+  MMFREE_FORCEINLINE typename O::V total() {
+    flush();
+    return a32;
+  }
+};
+
+#if MMFREE_SIMD_X86_VNNI
+/// vpdpbusd straight into int32.
+template <class O>
+struct DpAcc {
+  typename O::V a32 = O::zero();
+  MMFREE_FORCEINLINE void add(typename O::V u, typename O::V s) { a32 = O::dpbusd(a32, u, s); }
+  MMFREE_FORCEINLINE void flush() {}
+  MMFREE_FORCEINLINE typename O::V total() { return a32; }
+};
+template <class O>
+using Acc = DpAcc<O>;
+#else
+template <class O>
+using Acc = MaddAcc<O>;
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Packings. A group is 32 packed bytes; dot() multiplies its codes with the matching activation
+// vectors qv[0..nvec), unpack() writes its group_k codes (u8, natural order).
+// flush_groups bounds int16 lanes: per group, a lane gets nvec pairs of at most 3 * 128 each
+// (code 3 only from corrupt I2 bytes, which decode to +2 like the oracle).
+
+struct I8Codec {  // byte k = t_k (int8): c = t + 1 (requires t in {-1, 0, 1})
+  static constexpr index_t group_k = 32, nvec = 1, flush_groups = 32;
+  template <class O, class A>
+  static MMFREE_FORCEINLINE void dot(typename O::V w, const typename O::V* qv, A& acc) {
+    acc.add(O::add8(w, O::set1(1)), qv[0]);
+  }
+  static void unpack(const std::uint8_t* g, std::uint8_t* out) {
+    V256::store(out, V256::add8(V256::load(g), V256::set1(1)));
+  }
+};
+
+struct I2Codec {  // byte j: codes of weights j, j+32, j+64, j+96 in bits 0-1, 2-3, 4-5, 6-7
+  static constexpr index_t group_k = 128, nvec = 4, flush_groups = 8;
+  template <class O, class A>
+  static MMFREE_FORCEINLINE void dot(typename O::V w, const typename O::V* qv, A& acc) {
+    const typename O::V m = O::set1(3);
+    acc.add(O::and_(w, m), qv[0]);
+    acc.add(O::and_(O::template srli16<2>(w), m), qv[1]);
+    acc.add(O::and_(O::template srli16<4>(w), m), qv[2]);
+    acc.add(O::and_(O::template srli16<6>(w), m), qv[3]);
+  }
+  static void unpack(const std::uint8_t* g, std::uint8_t* out) {
+    using O = V256;
+    const O::V w = O::load(g), m = O::set1(3);
+    O::store(out, O::and_(w, m));
+    O::store(out + 32, O::and_(O::srli16<2>(w), m));
+    O::store(out + 64, O::and_(O::srli16<4>(w), m));
+    O::store(out + 96, O::and_(O::srli16<6>(w), m));
+  }
+};
+
+struct TQ1Codec {  // byte j: base-3 digits of weights j + 32 s, s = 0..4 (packing/tq1.hpp)
+  static constexpr index_t group_k = 160, nvec = 5, flush_groups = 8;
+  /// Digit of m = uint8(byte * 3^s): (3 m) >> 8 = (m + m/2) >> 7, computed as
+  /// avg(m-1, avg(m-1, 0)) >> 6 without leaving 8-bit lanes (llama.cpp's TQ1_0 trick, exact for all m).
+  template <class O>
+  static MMFREE_FORCEINLINE typename O::V digit(typename O::V m) {
+    const typename O::V x = O::subs_u8(m, O::set1(1));
+    const typename O::V y = O::avg_u8(x, O::avg_u8(x, O::zero()));
+    return O::and_(O::template srli16<6>(y), O::set1(3));
+  }
+  template <class O>
+  static MMFREE_FORCEINLINE typename O::V times3(typename O::V m) {
+    return O::add8(m, O::add8(m, m));
+  }
+  template <class O, class A>
+  static MMFREE_FORCEINLINE void dot(typename O::V w, const typename O::V* qv, A& acc) {
+    typename O::V m = w;
+    acc.add(digit<O>(m), qv[0]);
+    m = times3<O>(m);
+    acc.add(digit<O>(m), qv[1]);
+    m = times3<O>(m);
+    acc.add(digit<O>(m), qv[2]);
+    m = times3<O>(m);
+    acc.add(digit<O>(m), qv[3]);
+    m = times3<O>(m);
+    acc.add(digit<O>(m), qv[4]);
+  }
+  static void unpack(const std::uint8_t* g, std::uint8_t* out) {
+    using O = V256;
+    O::V m = O::load(g);
+    for (int s = 0; s < 5; ++s) {
+      O::store(out + 32 * s, digit<O>(m));
+      m = times3<O>(m);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// GEMV: one token, rows decoded in registers, NV registers of rows at a time.
+
+template <class C, class O, int NV>
+MMFREE_FORCEINLINE void gemv_tile(const std::uint8_t* const* rowp, index_t groups, const std::int8_t* q,
+                                  std::int32_t* out) {
+  constexpr int rpv = O::rows_per_vec;
+  Acc<O> acc[NV];
+  index_t g = 0;
+  while (g < groups) {
+    const index_t gend = groups - g < C::flush_groups ? groups : g + C::flush_groups;
+    for (; g < gend; ++g) {
+      typename O::V qv[C::nvec];
+      for (int s = 0; s < int(C::nvec); ++s) qv[s] = O::load_act(q + g * C::group_k + 32 * s);
+      for (int i = 0; i < NV; ++i)
+        C::template dot<O>(O::load_rows(rowp[i * rpv] + g * 32, rowp[i * rpv + rpv - 1] + g * 32), qv, acc[i]);
+    }
+    for (int i = 0; i < NV; ++i) acc[i].flush();
+  }
+  for (int i = 0; i < NV; ++i) O::reduce(acc[i].total(), out + i * rpv);
+}
+
+template <class C, class O>
+void gemv(const TernaryProblem& p, index_t n0, index_t n1) {
+  constexpr int NV = 4 / O::rows_per_vec, tile = NV * O::rows_per_vec;
+  const index_t groups = p.row_bytes / 32;
+  const std::int32_t qsum = p.code_sums[0];
+  const float denom = p.act_scale[0] * p.w_scale;
+  for (index_t n = n0; n < n1; n += tile) {
+    const std::uint8_t* rowp[tile];
+    for (int j = 0; j < tile; ++j) rowp[j] = p.weights + (n + j < n1 ? n + j : n1 - 1) * p.row_bytes;
+    std::int32_t acc[tile];
+    gemv_tile<C, O, NV>(rowp, groups, p.codes, acc);
+    for (int j = 0; j < tile && n + j < n1; ++j) p.out[n + j] = float(acc[j] - qsum) / denom;  // ref::dequantize
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM: MR tokens x NR unpacked rows per micro-tile, dot products along K.
+
+#if MMFREE_SIMD_X86_WIDE
+using G = V512;
+#else
+using G = V256;
+#endif
+
+/// sums[i][j] += sum_k u[j][k] * q[i][k] over k < kc (kc a multiple of 32).
+template <int MR, int NR>
+MMFREE_FORCEINLINE void micro(const std::uint8_t* u, index_t us, const std::int8_t* const* q, index_t kc,
+                              std::int32_t (*sums)[4]) {
+  Acc<G> acc[MR][NR];
+  index_t k = 0;
+  int steps = 0;
+  for (; k + G::bytes <= kc; k += G::bytes) {
+    typename G::V uv[NR];
+    for (int j = 0; j < NR; ++j) uv[j] = G::load(u + j * us + k);
+    for (int i = 0; i < MR; ++i) {
+      const typename G::V qv = G::load(q[i] + k);
+      for (int j = 0; j < NR; ++j) acc[i][j].add(uv[j], qv);
+    }
+    if (++steps == 32) {  // int16 lanes: 32 steps x 2 pairs x 3 x 128 < 32768
+      steps = 0;
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) acc[i][j].flush();
+    }
+  }
+#if MMFREE_SIMD_X86_WIDE
+  if (k < kc) {  // 32-byte tail
+    typename G::V uv[NR];
+    for (int j = 0; j < NR; ++j) uv[j] = G::load_half(u + j * us + k);
+    for (int i = 0; i < MR; ++i) {
+      const typename G::V qv = G::load_half(q[i] + k);
+      for (int j = 0; j < NR; ++j) acc[i][j].add(uv[j], qv);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) sums[i][j] += G::reduce(acc[i][j].total());
+#else
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) {
+      std::int32_t v;
+      G::reduce(acc[i][j].total(), &v);
+      sums[i][j] += v;
+    }
+#endif
+}
+
+/// Unpacked rows per tile and tokens per micro-tile.
+inline constexpr int gemm_nr = 4;
+#if MMFREE_SIMD_X86_WIDE
+inline constexpr int gemm_mr = 4;
+#else
+inline constexpr int gemm_mr = 3;
+#endif
+
+template <int MR>
+MMFREE_FORCEINLINE void micro_tokens(const std::uint8_t* u, index_t us, const TernaryProblem& p, index_t r,
+                                     index_t k0, index_t kc, std::int32_t (*sums)[4]) {
+  const std::int8_t* q[MR];
+  for (int i = 0; i < MR; ++i) q[i] = p.codes + (r + i) * p.code_stride + k0;
+  micro<MR, gemm_nr>(u, us, q, kc, sums);
+}
+
+template <class C>
+void gemm(const TernaryProblem& p, index_t n0, index_t n1, ScratchSpan scratch) {
+  constexpr int NR = gemm_nr, MR = gemm_mr;
+  const index_t groups = p.row_bytes / 32, kp = groups * C::group_k;
+  // K slab: NR rows of unpacked codes fill at most half the scratch; the rest holds partial sums.
+  const index_t max_groups = (scratch.bytes / 2) / (NR * C::group_k);
+  const index_t slab_groups = groups < max_groups ? groups : max_groups;
+  const index_t us = slab_groups * C::group_k;  // unpacked row stride
+  std::uint8_t* u = scratch.data;
+  auto* part = reinterpret_cast<std::int32_t(*)[4]>(scratch.data + scratch.bytes / 2);
+  const index_t part_rows = (scratch.bytes / 2) / index_t(sizeof(std::int32_t[4]));
+  const bool one_slab = slab_groups == groups;
+  for (index_t n = n0; n < n1; n += NR) {
+    const int nr = n1 - n < NR ? int(n1 - n) : NR;
+    for (index_t rb = 0; rb < p.rows; rb += part_rows) {
+      const index_t rows = p.rows - rb < part_rows ? p.rows - rb : part_rows;
+      for (index_t r = 0; r < rows; ++r)
+        for (int j = 0; j < NR; ++j) part[r][j] = 0;
+      for (index_t g0 = 0; g0 < groups; g0 += slab_groups) {
+        const index_t ng = groups - g0 < slab_groups ? groups - g0 : slab_groups;
+        if (!one_slab || rb == 0) {
+          for (int j = 0; j < NR; ++j) {  // missing rows of a short tile repeat the last row
+            const std::uint8_t* row = p.weights + (n + (j < nr ? j : nr - 1)) * p.row_bytes + g0 * 32;
+            for (index_t g = 0; g < ng; ++g) C::unpack(row + g * 32, u + j * us + g * C::group_k);
+          }
+        }
+        const index_t k0 = g0 * C::group_k, kc = ng * C::group_k;
+        index_t r = 0;
+        for (; r + MR <= rows; r += MR) micro_tokens<MR>(u, us, p, rb + r, k0, kc, part + r);
+        for (; r < rows; ++r) micro_tokens<1>(u, us, p, rb + r, k0, kc, part + r);
+      }
+      for (index_t r = 0; r < rows; ++r) {
+        const index_t t = rb + r;
+        const float denom = p.act_scale[t] * p.w_scale;
+        float* y = p.out + t * p.out_stride + n;
+        for (int j = 0; j < nr; ++j) y[j] = float(part[r][j] - p.code_sums[t]) / denom;  // ref::dequantize
+      }
+    }
+  }
+  (void)kp;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+template <class C>
+void ternary(const TernaryProblem& p, index_t n0, index_t n1, ScratchSpan scratch) {
+  if (n0 >= n1) return;
+  if (p.rows == 1) {
+#if MMFREE_SIMD_X86_WIDE
+    gemv<C, V512x2>(p, n0, n1);
+#else
+    gemv<C, V256>(p, n0, n1);
+#endif
+  } else {
+    gemm<C>(p, n0, n1, scratch);
+  }
+}
+
+inline void fill_ternary(simd::KernelTable& t) {
+  t.ternary[int(simd::PackingId::i8)] = &ternary<I8Codec>;
+  t.ternary[int(simd::PackingId::i2)] = &ternary<I2Codec>;
+  t.ternary[int(simd::PackingId::tq1)] = &ternary<TQ1Codec>;
+}
+
+}  // namespace MMFREE_SIMD_NS
+}  // namespace simd_impl
+MMFREE_NAMESPACE_END
