@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
                                         "." + std::to_string(MMFREE_VERSION_PATCH));
   mmfree_cli::register_info(app);
   mmfree_cli::register_logits(app);
+  mmfree_cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -46,6 +46,20 @@
   }                                                                                                  \
   }
 
+/// Uses xsimd's own tag BASE as NAME, where an xsimd version cannot take a derived tag (xsimd
+/// 8.1's neon64 kernels return batch<T, neon64> whatever the tag). Safe when no other TU of the
+/// program instantiates BASE with other code-generation flags (on AArch64 NEON is the baseline).
+#define MMFREE_SIMD_USE_TAG(NAME, BASE) \
+  namespace mmfree {                    \
+  inline namespace v0 {                 \
+  namespace simd_impl {                 \
+  namespace MMFREE_SIMD_NS {            \
+  using NAME = BASE;                    \
+  }                                     \
+  }                                     \
+  }                                     \
+  }
+
 MMFREE_NAMESPACE_BEGIN
 namespace simd_impl {
 namespace MMFREE_SIMD_NS {
@@ -84,6 +98,25 @@ MMFREE_FORCEINLINE batch<float, A> fmadd(const batch<float, A>& a, const batch<f
   else
 #endif
     static_assert(std::is_void_v<A>, "mmfree: no fused multiply-add for this arch tag");
+}
+
+/// Correctly rounded a / b (xsimd 8.1's NEON division is a reciprocal estimate refined by
+/// Newton steps: close, but not the IEEE quotient the oracle computes).
+template <class A>
+MMFREE_FORCEINLINE batch<float, A> div(const batch<float, A>& a, const batch<float, A>& b) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) return _mm512_div_ps(a, b);
+  else
+#endif
+#if XSIMD_WITH_AVX2
+  if constexpr (std::is_base_of_v<xsimd::avx2, A>) return _mm256_div_ps(a, b);
+  else
+#endif
+#if XSIMD_WITH_NEON64
+  if constexpr (std::is_base_of_v<xsimd::neon64, A>) return vdivq_f32(a, b);
+  else
+#endif
+    static_assert(std::is_void_v<A>, "mmfree: no division for this arch tag");
 }
 
 /// Rounds toward -infinity (::floorf).

@@ -51,7 +51,7 @@ struct FloatKernels {
     return xsimd::select(x != x, x, res);  // nan
   }
   /// math::sigmoid: 1 / (1 + e^-x).
-  static F sigmoid(F x) { return F(1.0f) / (F(1.0f) + exp(-x)); }
+  static F sigmoid(F x) { return compat::div(F(1.0f), F(1.0f) + exp(-x)); }
   /// math::silu.
   static F silu(F x) { return x * sigmoid(x); }
 
@@ -246,7 +246,33 @@ struct FloatKernels {
     }
   }
 
+  /// Sum of 64-bit words, four independent accumulators (a read stream: see simd::ReadSumFn).
+  static std::uint64_t read_sum(const void* p, index_t bytes) {
+    using U = xsimd::batch<std::uint64_t, A>;
+    constexpr index_t W = index_t(U::size) * 8;
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    U a0(std::uint64_t(0)), a1 = a0, a2 = a0, a3 = a0;
+    index_t k = 0;
+    for (; k + 4 * W <= bytes; k += 4 * W) {
+      a0 = a0 + U::load_aligned(reinterpret_cast<const std::uint64_t*>(b + k));
+      a1 = a1 + U::load_aligned(reinterpret_cast<const std::uint64_t*>(b + k + W));
+      a2 = a2 + U::load_aligned(reinterpret_cast<const std::uint64_t*>(b + k + 2 * W));
+      a3 = a3 + U::load_aligned(reinterpret_cast<const std::uint64_t*>(b + k + 3 * W));
+    }
+    alignas(64) std::uint64_t lanes[8];
+    ((a0 + a1) + (a2 + a3)).store_aligned(lanes);
+    std::uint64_t s = 0;
+    for (index_t j = 0; j < index_t(U::size); ++j) s += lanes[j];
+    for (; k + 8 <= bytes; k += 8) {
+      std::uint64_t v;
+      std::memcpy(&v, b + k, 8);
+      s += v;
+    }
+    return s;
+  }
+
   static void fill(simd::KernelTable& t) {
+    t.read_sum = &read_sum;
     t.rms_inv = &rms_inv;
     t.quantize = &quantize;
     t.scale = &scale;

@@ -79,6 +79,18 @@ void add(float* h, index_t hs, const float* d, index_t ds, index_t n, index_t ro
     for (index_t k = 0; k < n; ++k) h[r * hs + k] = h[r * hs + k] + d[r * ds + k];
 }
 
+std::uint64_t read_sum(const void* p, index_t bytes) {
+  const auto* b = static_cast<const std::uint8_t*>(p);
+  std::uint64_t s0 = 0, s1 = 0;
+  for (index_t k = 0; k + 16 <= bytes; k += 16) {
+    std::uint64_t v[2];
+    std::memcpy(v, b + k, 16);
+    s0 += v[0];
+    s1 += v[1];
+  }
+  return s0 + s1;
+}
+
 // ---- ternary product -------------------------------------------------------------------------
 
 /// Ternary values of one packed group (32 bytes, P::block_k / (P::block_bytes / 32) weights).
@@ -131,6 +143,7 @@ void fill_scalar(simd::KernelTable& t) {
   t.scan = &scalar::scan;
   t.glu = &scalar::glu;
   t.add = &scalar::add;
+  t.read_sum = &scalar::read_sum;
 }
 
 }  // namespace simd_impl

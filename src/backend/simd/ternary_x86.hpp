@@ -277,53 +277,123 @@ using G = V512;
 using G = V256;
 #endif
 
-/// sums[i][j] += sum_k u[j][k] * q[i][k] over k < kc (kc a multiple of 32).
+/// sums[i][j] += sum_k u[j][k] * q[i][k] over k < kc (kc a multiple of 32). The accumulators stay
+/// in registers: int16 (vpmaddubsw) for at most 32 steps, then widened into int32 partials.
 template <int MR, int NR>
 MMFREE_FORCEINLINE void micro(const std::uint8_t* u, index_t us, const std::int8_t* const* q, index_t kc,
                               std::int32_t (*sums)[4]) {
-  Acc<G> acc[MR][NR];
-  index_t k = 0;
-  int steps = 0;
-  for (; k + G::bytes <= kc; k += G::bytes) {
-    typename G::V uv[NR];
+  using V = typename G::V;
+  constexpr index_t W = G::bytes;
+  const index_t kfull = kc / W * W;
+#if MMFREE_SIMD_X86_VNNI
+  V acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = G::zero();
+  for (index_t k = 0; k < kfull; k += W) {
+    V uv[NR];
     for (int j = 0; j < NR; ++j) uv[j] = G::load(u + j * us + k);
     for (int i = 0; i < MR; ++i) {
-      const typename G::V qv = G::load(q[i] + k);
-      for (int j = 0; j < NR; ++j) acc[i][j].add(uv[j], qv);
-    }
-    if (++steps == 32) {  // int16 lanes: 32 steps x 2 pairs x 3 x 128 < 32768
-      steps = 0;
-      for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) acc[i][j].flush();
+      const V qv = G::load(q[i] + k);
+      for (int j = 0; j < NR; ++j) acc[i][j] = G::dpbusd(acc[i][j], uv[j], qv);
     }
   }
 #if MMFREE_SIMD_X86_WIDE
-  if (k < kc) {  // 32-byte tail
-    typename G::V uv[NR];
-    for (int j = 0; j < NR; ++j) uv[j] = G::load_half(u + j * us + k);
+  if (kfull < kc) {  // 32-byte tail
+    V uv[NR];
+    for (int j = 0; j < NR; ++j) uv[j] = G::load_half(u + j * us + kfull);
     for (int i = 0; i < MR; ++i) {
-      const typename G::V qv = G::load_half(q[i] + k);
-      for (int j = 0; j < NR; ++j) acc[i][j].add(uv[j], qv);
+      const V qv = G::load_half(q[i] + kfull);
+      for (int j = 0; j < NR; ++j) acc[i][j] = G::dpbusd(acc[i][j], uv[j], qv);
     }
   }
+#endif
+#elif !MMFREE_SIMD_X86_WIDE
+  // AVX2: written out for 2 tokens x 4 rows; GCC 12 spills the array form.
+  static_assert(NR == 4 && (MR == 1 || MR == 2), "AVX2 micro-kernel: 1 or 2 tokens x 4 rows");
+  V acc[MR][NR];  // int32 partials
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) sums[i][j] += G::reduce(acc[i][j].total());
+    for (int j = 0; j < NR; ++j) acc[i][j] = G::zero();
+  const std::uint8_t *u0 = u, *u1 = u + us, *u2 = u + 2 * us, *u3 = u + 3 * us;
+  const std::int8_t* q0 = q[0];
+  const std::int8_t* q1 = q[MR - 1];
+  // int16 lanes: 32 steps x (2 products of at most 3 x 128) < 32768
+  for (index_t kb = 0; kb < kfull; kb += 32 * W) {
+    const index_t kend = kfull < kb + 32 * W ? kfull : kb + 32 * W;
+    V a00 = G::zero(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    for (index_t k = kb; k < kend; k += W) {
+      const V w0 = G::load(u0 + k), w1 = G::load(u1 + k), w2 = G::load(u2 + k), w3 = G::load(u3 + k);
+      const V x0 = G::load(q0 + k);
+      a00 = G::add16(a00, G::maddubs(w0, x0));
+      a01 = G::add16(a01, G::maddubs(w1, x0));
+      a02 = G::add16(a02, G::maddubs(w2, x0));
+      a03 = G::add16(a03, G::maddubs(w3, x0));
+      if constexpr (MR == 2) {
+        const V x1 = G::load(q1 + k);
+        a10 = G::add16(a10, G::maddubs(w0, x1));
+        a11 = G::add16(a11, G::maddubs(w1, x1));
+        a12 = G::add16(a12, G::maddubs(w2, x1));
+        a13 = G::add16(a13, G::maddubs(w3, x1));
+      }
+    }
+    acc[0][0] = G::add32(acc[0][0], G::madd_ones(a00));
+    acc[0][1] = G::add32(acc[0][1], G::madd_ones(a01));
+    acc[0][2] = G::add32(acc[0][2], G::madd_ones(a02));
+    acc[0][3] = G::add32(acc[0][3], G::madd_ones(a03));
+    if constexpr (MR == 2) {
+      acc[MR - 1][0] = G::add32(acc[MR - 1][0], G::madd_ones(a10));
+      acc[MR - 1][1] = G::add32(acc[MR - 1][1], G::madd_ones(a11));
+      acc[MR - 1][2] = G::add32(acc[MR - 1][2], G::madd_ones(a12));
+      acc[MR - 1][3] = G::add32(acc[MR - 1][3], G::madd_ones(a13));
+    }
+  }
+#else
+  V acc[MR][NR];  // int32 partials
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = G::zero();
+  // int16 lanes: 32 steps x (2 products of at most 3 x 128) < 32768
+  for (index_t kb = 0; kb < kc; kb += 32 * W) {
+    const index_t kend = kfull < kb + 32 * W ? kfull : kb + 32 * W;
+    V a16[MR][NR];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) a16[i][j] = G::zero();
+    for (index_t k = kb; k < kend; k += W) {
+      V uv[NR];
+      for (int j = 0; j < NR; ++j) uv[j] = G::load(u + j * us + k);
+      for (int i = 0; i < MR; ++i) {
+        const V qv = G::load(q[i] + k);
+        for (int j = 0; j < NR; ++j) a16[i][j] = G::add16(a16[i][j], G::maddubs(uv[j], qv));
+      }
+    }
+    if (kend == kfull && kfull < kc) {  // 32-byte tail
+      V uv[NR];
+      for (int j = 0; j < NR; ++j) uv[j] = G::load_half(u + j * us + kfull);
+      for (int i = 0; i < MR; ++i) {
+        const V qv = G::load_half(q[i] + kfull);
+        for (int j = 0; j < NR; ++j) a16[i][j] = G::add16(a16[i][j], G::maddubs(uv[j], qv));
+      }
+    }
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] = G::add32(acc[i][j], G::madd_ones(a16[i][j]));
+  }
+#endif
+#if MMFREE_SIMD_X86_WIDE
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) sums[i][j] += G::reduce(acc[i][j]);
 #else
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) {
       std::int32_t v;
-      G::reduce(acc[i][j].total(), &v);
+      G::reduce(acc[i][j], &v);
       sums[i][j] += v;
     }
 #endif
 }
 
 /// Unpacked rows per tile and tokens per micro-tile.
-inline constexpr int gemm_nr = 4;
 #if MMFREE_SIMD_X86_WIDE
-inline constexpr int gemm_mr = 4;
+inline constexpr int gemm_nr = 4, gemm_mr = 4;
 #else
-inline constexpr int gemm_mr = 3;
+inline constexpr int gemm_nr = 4, gemm_mr = 2;
 #endif
 
 template <int MR>

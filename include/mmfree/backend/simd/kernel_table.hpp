@@ -63,6 +63,9 @@ using GluFn = void (*)(const float* gate, const float* up, index_t u_stride, ind
                        index_t v_stride);
 /// h[r][k] = h[r][k] + d[r][k].
 using AddFn = void (*)(float* h, index_t h_stride, const float* d, index_t d_stride, index_t n, index_t rows);
+/// Sum of the 64-bit words of [p, p + bytes) (bytes a multiple of 128; p 64-byte aligned): a pure
+/// read stream with the path's widest loads, for measuring the memory bandwidth the kernels see.
+using ReadSumFn = std::uint64_t (*)(const void* p, index_t bytes);
 
 /// \brief Every kernel of one Path.
 struct KernelTable {
@@ -75,6 +78,7 @@ struct KernelTable {
   ScanFn scan = nullptr;
   GluFn glu = nullptr;
   AddFn add = nullptr;
+  ReadSumFn read_sum = nullptr;
 };
 
 /// The kernels of `p` (Path::best: of best_path()). Throws mmfree::Error when `p` is not compiled

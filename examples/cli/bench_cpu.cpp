@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// The CPU side of `mmfree bench`: a random-weight model of a published shape, the read bandwidth
+// of a buffer of its packed size measured in the same process, then pp (prefill) and tg (decode)
+// in tokens/s as llama-bench reports them, and decode's fraction of the measured bandwidth.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench.hpp"
+#include "common.hpp"
+
+namespace mmfree_cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// Bytes of every packed ternary matrix of `c` (each is read once per decoded token).
+template <class P>
+index_t packed_bytes(const mmfree::ModelConfig& c) {
+  using mmfree::packed_row_bytes;
+  const index_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  return c.num_layers * (4 * H * packed_row_bytes<P>(H) + 2 * I * packed_row_bytes<P>(H) + H * packed_row_bytes<P>(I)) +
+         V * packed_row_bytes<P>(H);
+}
+
+/// What one run measured.
+struct Result {
+  std::string path;  ///< kernels that ran
+  double prefill_tok_s = 0, decode_tok_s = 0, read_gbps = 0;
+  index_t packed = 0;
+};
+
+/// \brief Read bandwidth: median over `reps` passes of a read-only sum of a `bytes` buffer split
+/// over `threads` threads, with the widest loads of the kernels' path (what the kernels can see).
+double read_bandwidth(index_t bytes, int threads, const std::string& path, int reps) {
+  bytes = (bytes + 4095) / 4096 * 4096;
+  mmfree::Buffer<std::uint8_t, mmfree::HostSpace> buf(bytes);  // zero-filled: every page touched
+  std::memset(buf.data(), 0x5a, std::size_t(bytes));
+  volatile std::uint64_t sink = 0;
+  std::vector<double> gbps;
+#if MMFREE_HAS_SIMD
+  mmfree::simd::Context ctx(mmfree::simd::Options{threads, mmfree::simd::parse_path(path)});
+  const auto read = ctx.kernels().read_sum;
+  std::uint64_t part[1024] = {};
+  for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up (TLB, thread wake-up)
+    const auto t0 = Clock::now();
+    ctx.parallel_for(bytes / 4096, 1, 1, [&](int t, index_t b, index_t e) {
+      part[t] += read(buf.data() + b * 4096, (e - b) * 4096);
+    });
+    const double s = seconds_since(t0);
+    if (r > 0) gbps.push_back(double(bytes) / s / 1e9);
+  }
+  for (int t = 0; t < threads; ++t) sink = sink + part[t];
+#else
+  if (threads != 1) throw mmfree::Error("without mmfree::simd the bandwidth probe runs on one thread");
+  (void)path;
+  for (int r = 0; r < reps + 1; ++r) {
+    const auto t0 = Clock::now();
+    std::uint64_t s = 0;
+    for (index_t k = 0; k + 8 <= bytes; k += 8) {
+      std::uint64_t v;
+      std::memcpy(&v, buf.data() + k, 8);
+      s += v;
+    }
+    const double sec = seconds_since(t0);
+    sink = sink + s;
+    if (r > 0) gbps.push_back(double(bytes) / sec / 1e9);
+  }
+#endif
+  (void)sink;
+  return median(gbps);
+}
+
+template <class Pol>
+Result bench_policy(const BenchOptions& o) {
+  using P = typename Pol::packing;
+  using B = typename Pol::backend;
+  const mmfree::ModelConfig cfg = mmfree::preset_config(o.shape);
+  const index_t V = cfg.vocab_size;
+  Result res;
+  res.packed = packed_bytes<P>(cfg);
+
+  mmfree::Model<Pol> m(mmfree::random_weights<P>(cfg, o.seed));
+  const index_t chunk = std::min<index_t>(o.prompt, 512);
+  auto ws = m.make_workspace({.max_batch = 1, .max_chunk = chunk, .all_logits = false},
+                             make_context<B>(o.threads, o.simd_path));
+#if MMFREE_HAS_SIMD
+  if constexpr (is_simd<B>()) res.path = std::string(mmfree::simd::path_name(ws.context().path()));
+#endif
+  auto state = m.make_state(1);
+  std::vector<float> logits(static_cast<std::size_t>(V));
+  std::vector<std::int32_t> prompt(static_cast<std::size_t>(o.prompt));
+  for (index_t i = 0; i < o.prompt; ++i) prompt[std::size_t(i)] = std::int32_t((i * 7919 + 13) % V);
+
+  // warm-up: every code path once (pages of the weights, thread wake-up)
+  m.prefill(ws, state, std::span<const std::int32_t>(prompt.data(), std::size_t(std::min<index_t>(o.prompt, 8))), 1,
+            logits, mmfree::Logits::last);
+  std::int32_t tok = 1;
+  m.step(ws, state, {&tok, 1}, logits);
+
+  // the bandwidth of the same number of bytes, in this process, on the same threads
+  res.read_gbps = read_bandwidth(res.packed, o.threads, is_simd<B>() ? o.simd_path : "best", 5);
+
+  std::vector<double> pp, tg;
+  for (int r = 0; r < o.repeat; ++r) {
+    state.reset();
+    const auto t0 = Clock::now();
+    m.prefill(ws, state, prompt, 1, logits, mmfree::Logits::last);
+    pp.push_back(double(o.prompt) / seconds_since(t0));
+  }
+  for (int r = 0; r < o.repeat; ++r) {
+    state.reset();
+    tok = 1;
+    const auto t0 = Clock::now();
+    for (index_t i = 0; i < o.generate; ++i) {
+      m.step(ws, state, {&tok, 1}, logits);
+      tok = std::int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());  // greedy
+    }
+    tg.push_back(double(o.generate) / seconds_since(t0));
+  }
+  res.prefill_tok_s = median(pp);
+  res.decode_tok_s = median(tg);
+  return res;
+}
+
+}  // namespace
+
+void run_cpu_bench(const BenchOptions& o) {
+  const mmfree::ModelConfig cfg = mmfree::preset_config(o.shape);
+  Result r;
+  with_backend_packing(o.backend, o.packing, [&]<class B, class P>(B, P) {
+    r = bench_policy<mmfree::Policy<P, mmfree::act::Int8, B>>(o);
+  });
+  const double decode_gbps = r.decode_tok_s * double(r.packed) / 1e9;
+  const double fraction = decode_gbps / r.read_gbps;
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["shape"] = o.shape;
+    j["backend"] = o.backend;
+    j["simd_path"] = r.path.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.path);
+    j["packing"] = o.packing;
+    j["threads"] = o.threads;
+    j["prompt_tokens"] = o.prompt;
+    j["decode_tokens"] = o.generate;
+    j["repeat"] = o.repeat;
+    j["ternary_weights"] = cfg.ternary_params();
+    j["packed_bytes_per_token"] = r.packed;
+    j["prefill_tok_s"] = r.prefill_tok_s;
+    j["decode_tok_s"] = r.decode_tok_s;
+    j["decode_weight_gbps"] = decode_gbps;
+    j["read_bandwidth_gbps"] = r.read_gbps;
+    j["bandwidth_fraction"] = fraction;
+    j["prefill_over_decode"] = r.prefill_tok_s / r.decode_tok_s;
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("mmfree bench: shape %s (L=%lld H=%lld I=%lld V=%lld), backend %s%s%s, packing %s, %d thread%s\n",
+              o.shape.c_str(), (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.intermediate_size,
+              (long long)cfg.vocab_size, o.backend.c_str(), r.path.empty() ? "" : " / ", r.path.c_str(),
+              o.packing.c_str(), o.threads, o.threads == 1 ? "" : "s");
+  std::printf("weights   %.1f MB of packed ternary weights read per decoded token (%.3f G weights)\n", r.packed / 1e6,
+              cfg.ternary_params() / 1e9);
+  std::printf("memory    %.1f GB/s read bandwidth (median of 5 read passes over %.0f MB, same threads)\n", r.read_gbps,
+              r.packed / 1e6);
+  std::printf("prefill   pp%lld: %.1f tok/s (median of %d)\n", (long long)o.prompt, r.prefill_tok_s, o.repeat);
+  std::printf("decode    tg%lld: %.2f tok/s (median of %d) = %.1f GB/s of weights = %.2f of the read bandwidth\n",
+              (long long)o.generate, r.decode_tok_s, o.repeat, decode_gbps, fraction);
+  std::printf("ratio     prefill / decode = %.1f\n", r.prefill_tok_s / r.decode_tok_s);
+}
+
+}  // namespace mmfree_cli
