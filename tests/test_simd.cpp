@@ -29,8 +29,10 @@ using SerialI8 = Policy<packing::I8, act::Int8, backend::Serial>;
 template <class P>
 using SimdPol = Policy<P, act::Int8, backend::Simd>;
 
-/// Thread counts every test runs with (results must not depend on them).
+/// Thread counts of the kernel tests (results must not depend on them; 3 splits unevenly).
 constexpr int thread_counts[] = {1, 2, 3};
+/// Thread counts of the whole-model tests (each kernel split as finely as it can be with 2).
+constexpr int model_thread_counts[] = {1, 2};
 
 backend::Simd::context_type context(simd::Path path, int threads) {
   return backend::Simd::context_type(simd::Options{threads, path, 1});  // min work 1: split every kernel
@@ -253,7 +255,7 @@ void check_model(const std::function<HostWeights(void)>& load, const Run& want, 
                  index_t batch, index_t chunk) {
   const Model<SimdPol<P>> m(load());
   for (simd::Path path : simd::supported_paths())
-    for (int threads : thread_counts) {
+    for (int threads : model_thread_counts) {
       const Run got = run_model(m, context(path, threads), ids, batch, chunk);
       INFO(P::name() << " " << label(path, threads) << " prefill max-rel " << max_rel(got.prefill, want.prefill)
                      << ", step max-rel " << max_rel(got.step, want.step));
