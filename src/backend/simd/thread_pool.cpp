@@ -52,24 +52,39 @@ struct ThreadPool::Impl {
   int n = 1;
   std::vector<std::thread> workers;
   std::vector<Buffer<std::uint8_t, HostSpace>> scratch;
-  alignas(64) std::atomic<std::uint64_t> epoch{0};  ///< bumped for each job (and to stop)
-  alignas(64) std::atomic<int> pending{0};          ///< workers still busy with the current job
-  std::atomic<int> sleepers{0};                     ///< workers blocked in epoch.wait
-  std::atomic<bool> caller_sleeping{false};         ///< the caller is blocked in pending.wait
+  alignas(64) std::atomic<std::uint64_t> epoch{0};   ///< bumped for each job (and to stop)
+  alignas(64) std::atomic<std::uint64_t> ticket{0};  ///< (job epoch << 32) | next chunk to hand out
+  alignas(64) std::atomic<std::int64_t> done{0};     ///< chunks of the current job finished
+  std::atomic<int> sleepers{0};                      ///< workers blocked in epoch.wait
+  std::atomic<bool> caller_sleeping{false};          ///< the caller is blocked in done.wait
   std::atomic<bool> stop{false};
-  // the current job (written before epoch is bumped)
+  // the current job: written by the caller before it publishes the ticket; read by a worker only
+  // after it has claimed a chunk of this job (the job cannot change while a chunk is unfinished)
   Task task = nullptr;
   void* arg = nullptr;
-  index_t items = 0, align = 1;
-  int used = 1;
+  index_t items = 0, chunk = 1, chunks = 0;
+  std::atomic<index_t> chunks_now{0};  ///< `chunks`, for claim() (which may race with a new job)
 
-  /// Items [begin, end) of thread t out of `used`.
-  void chunk(int t, index_t& b, index_t& e) const {
-    const index_t units = (items + align - 1) / align;
-    b = units * t / used * align;
-    e = units * (t + 1) / used * align;
-    if (e > items) e = items;
-    if (b > items) b = items;
+  /// Claims the next chunk of job `e`; false when the job has none left (or is over).
+  bool claim(std::uint64_t e, index_t& c) {
+    std::uint64_t t = ticket.load(std::memory_order_acquire);
+    for (;;) {
+      // a stale `chunks_now` (a newer job was published meanwhile) only leads to a failing CAS
+      if ((t >> 32) != (e & 0xffffffffu) || index_t(t & 0xffffffffu) >= chunks_now.load(std::memory_order_acquire))
+        return false;
+      if (ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        c = index_t(t & 0xffffffffu);
+        return true;
+      }
+    }
+  }
+
+  void run_chunk(int t, index_t c) {
+    const index_t b = c * chunk, e = b + chunk < items ? b + chunk : items;
+    const index_t total = chunks;  // read before `done` counts this chunk: the caller may then start a new job
+    task(arg, t, b, e);
+    if (done.fetch_add(1, std::memory_order_seq_cst) + 1 == total && caller_sleeping.load(std::memory_order_seq_cst))
+      done.notify_one();
   }
 
   void work(int t) {
@@ -81,14 +96,9 @@ struct ThreadPool::Impl {
         sleepers.fetch_sub(1, std::memory_order_seq_cst);
       }
       seen = epoch.load(std::memory_order_acquire);
-      if (stop.load(std::memory_order_relaxed)) return;
-      if (t < used) {
-        index_t b, e;
-        chunk(t, b, e);
-        if (b < e) task(arg, t, b, e);
-      }
-      if (pending.fetch_sub(1, std::memory_order_seq_cst) == 1 && caller_sleeping.load(std::memory_order_seq_cst))
-        pending.notify_one();
+      if (stop.load(std::memory_order_acquire)) return;
+      index_t c;
+      while (claim(seen, c)) run_chunk(t, c);
     }
   }
 };
@@ -103,7 +113,7 @@ ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
 
 ThreadPool::~ThreadPool() {
   Impl& p = *impl_;
-  p.stop.store(true, std::memory_order_relaxed);
+  p.stop.store(true, std::memory_order_release);
   p.epoch.fetch_add(1, std::memory_order_seq_cst);
   p.epoch.notify_all();
   for (auto& w : p.workers) w.join();
@@ -121,29 +131,34 @@ void ThreadPool::run(index_t n, index_t align, index_t grain, Task task, void* a
   if (n <= 0) return;
   if (align < 1) align = 1;
   if (grain < 1) grain = 1;
-  index_t want = (n + grain - 1) / grain;
+  // Chunks of at least `grain` items, about 4 per thread (a slow or descheduled thread leaves its
+  // share to the others); borders on multiples of `align`.
   const index_t units = (n + align - 1) / align;
-  if (want > units) want = units;
-  const int used = want < p.n ? int(want) : p.n;
-  if (used <= 1) {
+  index_t cu = (units + 4 * p.n - 1) / (4 * p.n);
+  const index_t grain_units = (grain + align - 1) / align;
+  if (cu < grain_units) cu = grain_units;
+  const index_t chunk = cu * align, chunks = (n + chunk - 1) / chunk;
+  if (p.n == 1 || chunks <= 1) {
     task(arg, 0, 0, n);
     return;
   }
+  const std::uint64_t e = (p.epoch.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
   p.task = task;
   p.arg = arg;
   p.items = n;
-  p.align = align;
-  p.used = used;
-  p.pending.store(p.n - 1, std::memory_order_relaxed);
+  p.chunk = chunk;
+  p.chunks = chunks;
+  p.chunks_now.store(chunks, std::memory_order_release);
+  p.done.store(0, std::memory_order_relaxed);
+  p.ticket.store(e << 32, std::memory_order_release);
   p.epoch.fetch_add(1, std::memory_order_seq_cst);
   if (p.sleepers.load(std::memory_order_seq_cst) > 0) p.epoch.notify_all();
-  index_t b, e;
-  p.chunk(0, b, e);
-  if (b < e) task(arg, 0, b, e);
-  while (!spin_until([&] { return p.pending.load(std::memory_order_acquire) == 0; })) {
+  index_t c;
+  while (p.claim(e, c)) p.run_chunk(0, c);
+  while (!spin_until([&] { return p.done.load(std::memory_order_acquire) == chunks; })) {
     p.caller_sleeping.store(true, std::memory_order_seq_cst);
-    for (int v = p.pending.load(std::memory_order_seq_cst); v != 0; v = p.pending.load(std::memory_order_seq_cst))
-      p.pending.wait(v, std::memory_order_seq_cst);
+    for (std::int64_t v = p.done.load(std::memory_order_seq_cst); v != chunks; v = p.done.load(std::memory_order_seq_cst))
+      p.done.wait(v, std::memory_order_seq_cst);
     p.caller_sleeping.store(false, std::memory_order_relaxed);
   }
 }
