@@ -116,14 +116,21 @@ void gemv(const TernaryProblem& p, index_t n0, index_t n1) {
   const index_t groups = p.row_bytes / 32;
   const std::int32_t qsum = p.code_sums[0];
   const float denom = p.act_scale[0] * p.w_scale;
+  // Software prefetch of the tile at least 4 KiB ahead (rows of a tile are contiguous; a group
+  // consumes 32 bytes of each of the 4 rows): interleaved row streams defeat hardware prefetchers.
+  const index_t tile_bytes = tile * p.row_bytes;
+  const index_t dist = ((4096 + tile_bytes - 1) / tile_bytes) * tile_bytes;
   for (index_t n = n0; n < n1; n += tile) {
     const std::uint8_t* rowp[tile];
     for (int j = 0; j < tile; ++j) rowp[j] = p.weights + (n + j < n1 ? n + j : n1 - 1) * p.row_bytes;
+    const std::uintptr_t pf = reinterpret_cast<std::uintptr_t>(rowp[0]) + std::uintptr_t(dist);
     Acc acc[tile];
     index_t g = 0;
     while (g < groups) {
       const index_t gend = groups - g < C::flush_groups ? groups : g + C::flush_groups;
       for (; g < gend; ++g) {
+        __builtin_prefetch(reinterpret_cast<const void*>(pf + std::uintptr_t(g) * 128));
+        __builtin_prefetch(reinterpret_cast<const void*>(pf + std::uintptr_t(g) * 128 + 64));
         const std::int8_t* q = p.codes + g * C::group_k;
         for (int h = 0; h < 2; ++h)
           for (int j = 0; j < tile; ++j) C::dot(vld1q_u8(rowp[j] + g * 32 + 16 * h), q + 16 * h, acc[j]);

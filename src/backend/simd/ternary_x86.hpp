@@ -234,15 +234,28 @@ struct TQ1Codec {  // byte j: base-3 digits of weights j + 32 s, s = 0..4 (packi
 // ---------------------------------------------------------------------------------------------
 // GEMV: one token, rows decoded in registers, NV registers of rows at a time.
 
+/// Touches two cache lines at address `a` (an integer: the address may lie beyond the matrix;
+/// prefetches never fault).
+MMFREE_FORCEINLINE void prefetch2(std::uintptr_t a) {
+  _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(a + 64), _MM_HINT_T0);
+}
+
+/// Dot products of NV registers of rows with one token. `pf` is where the tile `dist` bytes ahead
+/// starts: the rows of a tile are contiguous and a group consumes 32 bytes of each, so
+/// prefetching 32 * rows bytes a group from there stays exactly that far ahead. (The hardware
+/// prefetcher does not follow 4 interleaved streams here: 3 GB/s without this, cache-missing.)
 template <class C, class O, int NV>
 MMFREE_FORCEINLINE void gemv_tile(const std::uint8_t* const* rowp, index_t groups, const std::int8_t* q,
-                                  std::int32_t* out) {
+                                  std::uintptr_t pf, std::int32_t* out) {
   constexpr int rpv = O::rows_per_vec;
+  constexpr index_t tile_rows = NV * rpv;
   Acc<O> acc[NV];
   index_t g = 0;
   while (g < groups) {
     const index_t gend = groups - g < C::flush_groups ? groups : g + C::flush_groups;
     for (; g < gend; ++g) {
+      if constexpr (tile_rows * 32 == 128) prefetch2(pf + std::uintptr_t(g) * 128);
       typename O::V qv[C::nvec];
       for (int s = 0; s < int(C::nvec); ++s) qv[s] = O::load_act(q + g * C::group_k + 32 * s);
       for (int i = 0; i < NV; ++i)
@@ -256,14 +269,18 @@ MMFREE_FORCEINLINE void gemv_tile(const std::uint8_t* const* rowp, index_t group
 template <class C, class O>
 void gemv(const TernaryProblem& p, index_t n0, index_t n1) {
   constexpr int NV = 4 / O::rows_per_vec, tile = NV * O::rows_per_vec;
+  static_assert(tile * 32 == 128, "gemv_tile prefetches 128 bytes a group");
   const index_t groups = p.row_bytes / 32;
   const std::int32_t qsum = p.code_sums[0];
   const float denom = p.act_scale[0] * p.w_scale;
+  // prefetch distance: whole tiles, at least 4 KiB (about what one core has in flight)
+  const index_t tile_bytes = tile * p.row_bytes;
+  const index_t dist = ((4096 + tile_bytes - 1) / tile_bytes) * tile_bytes;
   for (index_t n = n0; n < n1; n += tile) {
     const std::uint8_t* rowp[tile];
     for (int j = 0; j < tile; ++j) rowp[j] = p.weights + (n + j < n1 ? n + j : n1 - 1) * p.row_bytes;
     std::int32_t acc[tile];
-    gemv_tile<C, O, NV>(rowp, groups, p.codes, acc);
+    gemv_tile<C, O, NV>(rowp, groups, p.codes, reinterpret_cast<std::uintptr_t>(rowp[0]) + std::uintptr_t(dist), acc);
     for (int j = 0; j < tile && n + j < n1; ++j) p.out[n + j] = float(acc[j] - qsum) / denom;  // ref::dequantize
   }
 }
