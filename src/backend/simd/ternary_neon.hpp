@@ -143,9 +143,10 @@ void gemv(const TernaryProblem& p, index_t n0, index_t n1) {
 }
 
 /// sums[i][j] += sum_k u[j][k] * q[i][k] over kc codes (a multiple of 32), MR tokens x 4 rows.
-template <int MR>
+template <int MR, int NR>
 MMFREE_FORCEINLINE void micro(const std::uint8_t* u, index_t us, const std::int8_t* const* q, index_t kc,
                               std::int32_t (*sums)[4]) {
+  static_assert(NR == 4, "NEON micro-kernel: 4 rows");
   Acc acc[MR][4];
   for (index_t kb = 0; kb < kc; kb += 16 * 16) {  // flush every 16 steps: 16 x 2 x 384 < 32768
     const index_t kend = kc < kb + 256 ? kc : kb + 256;
@@ -164,53 +165,8 @@ MMFREE_FORCEINLINE void micro(const std::uint8_t* u, index_t us, const std::int8
     for (int j = 0; j < 4; ++j) sums[i][j] += acc[i][j].total();
 }
 
-/// Several tokens: a tile of 4 rows is unpacked once into scratch, then every token runs on it.
-template <class C>
-void gemm(const TernaryProblem& p, index_t n0, index_t n1, ScratchSpan scratch) {
-  constexpr int NR = 4, MR = 2;
-  const index_t groups = p.row_bytes / 32;
-  const index_t max_groups = (scratch.bytes / 2) / (NR * C::group_k);
-  const index_t slab_groups = groups < max_groups ? groups : max_groups;
-  const index_t us = slab_groups * C::group_k;
-  std::uint8_t* u = scratch.data;
-  auto* part = reinterpret_cast<std::int32_t(*)[4]>(scratch.data + scratch.bytes / 2);
-  const index_t part_rows = (scratch.bytes / 2) / index_t(sizeof(std::int32_t[4]));
-  const bool one_slab = slab_groups == groups;
-  for (index_t n = n0; n < n1; n += NR) {
-    const int nr = n1 - n < NR ? int(n1 - n) : NR;
-    for (index_t rb = 0; rb < p.rows; rb += part_rows) {
-      const index_t rows = p.rows - rb < part_rows ? p.rows - rb : part_rows;
-      for (index_t r = 0; r < rows; ++r)
-        for (int j = 0; j < NR; ++j) part[r][j] = 0;
-      for (index_t g0 = 0; g0 < groups; g0 += slab_groups) {
-        const index_t ng = groups - g0 < slab_groups ? groups - g0 : slab_groups;
-        if (!one_slab || rb == 0) {
-          for (int j = 0; j < NR; ++j) {
-            const std::uint8_t* row = p.weights + (n + (j < nr ? j : nr - 1)) * p.row_bytes + g0 * 32;
-            for (index_t g = 0; g < ng; ++g) C::unpack(row + g * 32, u + j * us + g * C::group_k);
-          }
-        }
-        const index_t k0 = g0 * C::group_k, kc = ng * C::group_k;
-        index_t r = 0;
-        for (; r + MR <= rows; r += MR) {
-          const std::int8_t* q[MR];
-          for (int i = 0; i < MR; ++i) q[i] = p.codes + (rb + r + i) * p.code_stride + k0;
-          micro<MR>(u, us, q, kc, part + r);
-        }
-        for (; r < rows; ++r) {
-          const std::int8_t* q[1] = {p.codes + (rb + r) * p.code_stride + k0};
-          micro<1>(u, us, q, kc, part + r);
-        }
-      }
-      for (index_t r = 0; r < rows; ++r) {
-        const index_t t = rb + r;
-        const float denom = p.act_scale[t] * p.w_scale;
-        float* y = p.out + t * p.out_stride + n;
-        for (int j = 0; j < nr; ++j) y[j] = float(part[r][j] - p.code_sums[t]) / denom;  // ref::dequantize
-      }
-    }
-  }
-}
+inline constexpr int gemm_nr = 4, gemm_mr = 2;
+#include "gemm_driver.hpp"
 
 template <class C>
 void ternary(const TernaryProblem& p, index_t n0, index_t n1, ScratchSpan scratch) {
