@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,49 +42,66 @@ index_t packed_bytes(const mmfree::ModelConfig& c) {
 struct Result {
   std::string path;  ///< kernels that ran
   double prefill_tok_s = 0, decode_tok_s = 0, read_gbps = 0;
+  double fraction = 0;  ///< median over decode repetitions of weights GB/s / the bandwidth around it
   index_t packed = 0;
 };
 
-/// \brief Read bandwidth: median over `reps` passes of a read-only sum of a `bytes` buffer split
-/// over `threads` threads, with the widest loads of the kernels' path (what the kernels can see).
-double read_bandwidth(index_t bytes, int threads, const std::string& path, int reps) {
-  bytes = (bytes + 4095) / 4096 * 4096;
-  mmfree::Buffer<std::uint8_t, mmfree::HostSpace> buf(bytes);  // zero-filled: every page touched
-  std::memset(buf.data(), 0x5a, std::size_t(bytes));
-  volatile std::uint64_t sink = 0;
-  std::vector<double> gbps;
+/// \brief Read bandwidth of a buffer of `bytes`: a read-only sum split over `threads` threads, with
+/// the widest loads of the kernels' path (what the kernels can see). Kept for the whole run so the
+/// decode repetitions can be paired with probes taken right before and after them.
+class BandwidthProbe {
+ public:
+  BandwidthProbe(index_t bytes, int threads, const std::string& path)
+      : bytes_((bytes + 4095) / 4096 * 4096), buf_(bytes_), threads_(threads) {
+    std::memset(buf_.data(), 0x5a, std::size_t(bytes_));  // every page touched
 #if MMFREE_HAS_SIMD
-  mmfree::simd::Context ctx(mmfree::simd::Options{threads, mmfree::simd::parse_path(path)});
-  const auto read = ctx.kernels().read_sum;
-  std::uint64_t part[1024] = {};
-  for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up (TLB, thread wake-up)
-    const auto t0 = Clock::now();
-    ctx.parallel_for(bytes / 4096, 1, 1, [&](int t, index_t b, index_t e) {
-      part[t] += read(buf.data() + b * 4096, (e - b) * 4096);
-    });
-    const double s = seconds_since(t0);
-    if (r > 0) gbps.push_back(double(bytes) / s / 1e9);
-  }
-  for (int t = 0; t < threads; ++t) sink = sink + part[t];
+    ctx_ = std::make_unique<mmfree::simd::Context>(mmfree::simd::Options{threads, mmfree::simd::parse_path(path)});
 #else
-  if (threads != 1) throw mmfree::Error("without mmfree::simd the bandwidth probe runs on one thread");
-  (void)path;
-  for (int r = 0; r < reps + 1; ++r) {
-    const auto t0 = Clock::now();
-    std::uint64_t s = 0;
-    for (index_t k = 0; k + 8 <= bytes; k += 8) {
-      std::uint64_t v;
-      std::memcpy(&v, buf.data() + k, 8);
-      s += v;
-    }
-    const double sec = seconds_since(t0);
-    sink = sink + s;
-    if (r > 0) gbps.push_back(double(bytes) / sec / 1e9);
-  }
+    if (threads != 1) throw mmfree::Error("without mmfree::simd the bandwidth probe runs on one thread");
+    (void)path;
 #endif
-  (void)sink;
-  return median(gbps);
-}
+    measure(1);  // warm-up: TLB, thread wake-up
+  }
+
+  /// Median GB/s of `passes` passes.
+  double measure(int passes) {
+    std::vector<double> gbps;
+    for (int r = 0; r < passes; ++r) {
+      const auto t0 = Clock::now();
+#if MMFREE_HAS_SIMD
+      const auto read = ctx_->kernels().read_sum;
+      std::uint64_t part[1024] = {};
+      ctx_->parallel_for(bytes_ / 4096, 1, 1, [&](int t, index_t b, index_t e) {
+        part[t] += read(buf_.data() + b * 4096, (e - b) * 4096);
+      });
+      for (int t = 0; t < threads_; ++t) sink_ = sink_ + part[t];
+#else
+      std::uint64_t s = 0;
+      for (index_t k = 0; k + 8 <= bytes_; k += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, buf_.data() + k, 8);
+        s += v;
+      }
+      sink_ = sink_ + s;
+#endif
+      gbps.push_back(double(bytes_) / seconds_since(t0) / 1e9);
+    }
+    all_.insert(all_.end(), gbps.begin(), gbps.end());
+    return median(gbps);
+  }
+  /// Median of every pass so far.
+  double overall() const { return median(all_); }
+
+ private:
+  index_t bytes_;
+  mmfree::Buffer<std::uint8_t, mmfree::HostSpace> buf_;
+  int threads_;
+#if MMFREE_HAS_SIMD
+  std::unique_ptr<mmfree::simd::Context> ctx_;
+#endif
+  std::vector<double> all_;
+  volatile std::uint64_t sink_ = 0;
+};
 
 template <class Pol>
 Result bench_policy(const BenchOptions& o) {
@@ -112,10 +130,11 @@ Result bench_policy(const BenchOptions& o) {
   std::int32_t tok = 1;
   m.step(ws, state, {&tok, 1}, logits);
 
-  // the bandwidth of the same number of bytes, in this process, on the same threads
-  res.read_gbps = read_bandwidth(res.packed, o.threads, is_simd<B>() ? o.simd_path : "best", 5);
+  // The bandwidth of the same number of bytes, in this process, on the same threads; measured
+  // around every decode repetition, so each one is compared with the conditions it ran in.
+  BandwidthProbe probe(res.packed, o.threads, is_simd<B>() ? o.simd_path : "best");
 
-  std::vector<double> pp, tg;
+  std::vector<double> pp, tg, frac;
   for (int r = 0; r < o.repeat; ++r) {
     state.reset();
     const auto t0 = Clock::now();
@@ -123,6 +142,7 @@ Result bench_policy(const BenchOptions& o) {
     pp.push_back(double(o.prompt) / seconds_since(t0));
   }
   for (int r = 0; r < o.repeat; ++r) {
+    const double before = probe.measure(3);
     state.reset();
     tok = 1;
     const auto t0 = Clock::now();
@@ -131,7 +151,11 @@ Result bench_policy(const BenchOptions& o) {
       tok = std::int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());  // greedy
     }
     tg.push_back(double(o.generate) / seconds_since(t0));
+    const double after = probe.measure(3);
+    frac.push_back(tg.back() * double(res.packed) / 1e9 / (0.5 * (before + after)));
   }
+  res.read_gbps = probe.overall();
+  res.fraction = median(frac);
   res.prefill_tok_s = median(pp);
   res.decode_tok_s = median(tg);
   return res;
@@ -146,7 +170,7 @@ void run_cpu_bench(const BenchOptions& o) {
     r = bench_policy<mmfree::Policy<P, mmfree::act::Int8, B>>(o);
   });
   const double decode_gbps = r.decode_tok_s * double(r.packed) / 1e9;
-  const double fraction = decode_gbps / r.read_gbps;
+  const double fraction = r.fraction;
   if (o.json) {
     nlohmann::ordered_json j;
     j["shape"] = o.shape;
@@ -174,10 +198,11 @@ void run_cpu_bench(const BenchOptions& o) {
               o.packing.c_str(), o.threads, o.threads == 1 ? "" : "s");
   std::printf("weights   %.1f MB of packed ternary weights read per decoded token (%.3f G weights)\n", r.packed / 1e6,
               cfg.ternary_params() / 1e9);
-  std::printf("memory    %.1f GB/s read bandwidth (median of 5 read passes over %.0f MB, same threads)\n", r.read_gbps,
-              r.packed / 1e6);
+  std::printf("memory    %.1f GB/s read bandwidth (median of the read passes over %.0f MB around the decode runs, "
+              "same threads)\n", r.read_gbps, r.packed / 1e6);
   std::printf("prefill   pp%lld: %.1f tok/s (median of %d)\n", (long long)o.prompt, r.prefill_tok_s, o.repeat);
-  std::printf("decode    tg%lld: %.2f tok/s (median of %d) = %.1f GB/s of weights = %.2f of the read bandwidth\n",
+  std::printf("decode    tg%lld: %.2f tok/s (median of %d) = %.1f GB/s of weights; %.2f of the read bandwidth "
+              "(median over the runs, each against the passes right before and after it)\n",
               (long long)o.generate, r.decode_tok_s, o.repeat, decode_gbps, fraction);
   std::printf("ratio     prefill / decode = %.1f\n", r.prefill_tok_s / r.decode_tok_s);
 }

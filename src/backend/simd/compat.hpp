@@ -11,6 +11,7 @@
 #error "compat.hpp belongs to a per-ISA kernel TU: define MMFREE_SIMD_NS first"
 #endif
 
+#include <cstdint>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
@@ -171,6 +172,31 @@ MMFREE_FORCEINLINE batch<std::int32_t, A> to_int(const batch<float, A>& a) noexc
   else
 #endif
     static_assert(std::is_void_v<A>, "mmfree: no float->int conversion for this arch tag");
+}
+
+/// Stores the int32 lanes of c, all in [-128, 127], as int8 (L bytes at dst).
+template <class A>
+MMFREE_FORCEINLINE void store_i8(std::int8_t* dst, const batch<std::int32_t, A>& c) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtsepi32_epi8(c));
+  } else
+#endif
+#if XSIMD_WITH_AVX2
+  if constexpr (std::is_base_of_v<xsimd::avx2, A>) {
+    const __m256i v = c;
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm_packs_epi16(w, w));
+  } else
+#endif
+#if XSIMD_WITH_NEON64
+  if constexpr (std::is_base_of_v<xsimd::neon64, A>) {
+    const int16x4_t h = vqmovn_s32(c);
+    const int8x8_t b = vqmovn_s16(vcombine_s16(h, h));
+    vst1_lane_s32(reinterpret_cast<std::int32_t*>(dst), vreinterpret_s32_s8(b), 0);
+  } else
+#endif
+    static_assert(std::is_void_v<A>, "mmfree: no int8 store for this arch tag");
 }
 
 }  // namespace compat

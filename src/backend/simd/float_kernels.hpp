@@ -154,6 +154,7 @@ struct FloatKernels {
 
   /// Stores the first `count` lanes of c (values in [-128, 127]) as int8.
   static void store_codes(std::int8_t* dst, I c, index_t count) {
+    if (count == L) return compat::store_i8(dst, c);
     alignas(64) std::int32_t b[64];
     c.store_unaligned(b);
     for (index_t j = 0; j < count; ++j) dst[j] = std::int8_t(b[j]);
