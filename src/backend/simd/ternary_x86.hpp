@@ -306,7 +306,94 @@ MMFREE_FORCEINLINE void micro(const std::uint8_t* u, index_t us, const std::int8
   V acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = G::zero();
-  for (index_t k = 0; k < kfull; k += W) {
+  index_t k = 0;
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(MMFREE_SIMD_NO_ASM)
+  // Hand-allocated hot loops (GCC 12 copies every vpdpbusd accumulator in and out of another
+  // register): rows in fixed registers, one activation register, the accumulators in place.
+#if MMFREE_SIMD_X86_WIDE
+  if constexpr (MR == 4 && NR == 4) {
+    if (kfull > 0) {
+      // 16 accumulators do not fit asm's 30 operands ('+' counts twice): they live in zmm0-15
+      // inside the asm and are stored to `out`; the row / token pointers come from `ptr`.
+      const void* ptr[8] = {u, u + us, u + 2 * us, u + 3 * us, q[0], q[1], q[2], q[3]};
+      alignas(64) V out[16];
+#define MMFREE_DP4(Q, A, B, C, D)                \
+  "vmovdqu64 (%%" Q ",%[k]), %%zmm20\n\t"         \
+  "vpdpbusd %%zmm20, %%zmm16, %%zmm" A "\n\t"      \
+  "vpdpbusd %%zmm20, %%zmm17, %%zmm" B "\n\t"      \
+  "vpdpbusd %%zmm20, %%zmm18, %%zmm" C "\n\t"      \
+  "vpdpbusd %%zmm20, %%zmm19, %%zmm" D "\n\t"
+      __asm__ volatile(
+          "mov (%[p]), %%r8\n\t"
+          "mov 8(%[p]), %%r9\n\t"
+          "mov 16(%[p]), %%r10\n\t"
+          "mov 24(%[p]), %%r11\n\t"
+          "mov 32(%[p]), %%r12\n\t"
+          "mov 40(%[p]), %%r13\n\t"
+          "mov 48(%[p]), %%r14\n\t"
+          "mov 56(%[p]), %%r15\n\t"
+          "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+          "vmovdqa64 %%zmm0, %%zmm1\n\t" "vmovdqa64 %%zmm0, %%zmm2\n\t" "vmovdqa64 %%zmm0, %%zmm3\n\t"
+          "vmovdqa64 %%zmm0, %%zmm4\n\t" "vmovdqa64 %%zmm0, %%zmm5\n\t" "vmovdqa64 %%zmm0, %%zmm6\n\t"
+          "vmovdqa64 %%zmm0, %%zmm7\n\t" "vmovdqa64 %%zmm0, %%zmm8\n\t" "vmovdqa64 %%zmm0, %%zmm9\n\t"
+          "vmovdqa64 %%zmm0, %%zmm10\n\t" "vmovdqa64 %%zmm0, %%zmm11\n\t" "vmovdqa64 %%zmm0, %%zmm12\n\t"
+          "vmovdqa64 %%zmm0, %%zmm13\n\t" "vmovdqa64 %%zmm0, %%zmm14\n\t" "vmovdqa64 %%zmm0, %%zmm15\n\t"
+          "1:\n\t"
+          "vmovdqu64 (%%r8,%[k]), %%zmm16\n\t"
+          "vmovdqu64 (%%r9,%[k]), %%zmm17\n\t"
+          "vmovdqu64 (%%r10,%[k]), %%zmm18\n\t"
+          "vmovdqu64 (%%r11,%[k]), %%zmm19\n\t"
+          MMFREE_DP4("r12", "0", "1", "2", "3") MMFREE_DP4("r13", "4", "5", "6", "7")
+          MMFREE_DP4("r14", "8", "9", "10", "11") MMFREE_DP4("r15", "12", "13", "14", "15")
+          "add $64, %[k]\n\t"
+          "cmp %[kend], %[k]\n\t"
+          "jl 1b\n\t"
+          "vmovdqa64 %%zmm0, (%[o])\n\t" "vmovdqa64 %%zmm1, 64(%[o])\n\t" "vmovdqa64 %%zmm2, 128(%[o])\n\t"
+          "vmovdqa64 %%zmm3, 192(%[o])\n\t" "vmovdqa64 %%zmm4, 256(%[o])\n\t" "vmovdqa64 %%zmm5, 320(%[o])\n\t"
+          "vmovdqa64 %%zmm6, 384(%[o])\n\t" "vmovdqa64 %%zmm7, 448(%[o])\n\t" "vmovdqa64 %%zmm8, 512(%[o])\n\t"
+          "vmovdqa64 %%zmm9, 576(%[o])\n\t" "vmovdqa64 %%zmm10, 640(%[o])\n\t" "vmovdqa64 %%zmm11, 704(%[o])\n\t"
+          "vmovdqa64 %%zmm12, 768(%[o])\n\t" "vmovdqa64 %%zmm13, 832(%[o])\n\t" "vmovdqa64 %%zmm14, 896(%[o])\n\t"
+          "vmovdqa64 %%zmm15, 960(%[o])\n\t"
+          : [k] "+r"(k)
+          : [p] "r"(ptr), [o] "r"(out), [kend] "r"(kfull)
+          : "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+            "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
+            "xmm18", "xmm19", "xmm20", "cc", "memory");
+#undef MMFREE_DP4
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = out[4 * i + j];
+    }
+  }
+#else
+  if constexpr (MR == 2 && NR == 4) {
+    if (kfull > 0) {
+#define MMFREE_DP4(Q, R)                                 \
+  "vmovdqu (%[" Q "],%[k]), %%ymm8\n\t"                 \
+  "%{vex%} vpdpbusd %%ymm8, %%ymm12, %[c" R "0]\n\t"       \
+  "%{vex%} vpdpbusd %%ymm8, %%ymm13, %[c" R "1]\n\t"       \
+  "%{vex%} vpdpbusd %%ymm8, %%ymm14, %[c" R "2]\n\t"       \
+  "%{vex%} vpdpbusd %%ymm8, %%ymm15, %[c" R "3]\n\t"
+      __asm__ volatile(
+          "1:\n\t"
+          "vmovdqu (%[u0],%[k]), %%ymm12\n\t"
+          "vmovdqu (%[u1],%[k]), %%ymm13\n\t"
+          "vmovdqu (%[u2],%[k]), %%ymm14\n\t"
+          "vmovdqu (%[u3],%[k]), %%ymm15\n\t"
+          MMFREE_DP4("q0", "0") MMFREE_DP4("q1", "1")
+          "add $32, %[k]\n\t"
+          "cmp %[kend], %[k]\n\t"
+          "jl 1b\n\t"
+          : [c00] "+x"(acc[0][0]), [c01] "+x"(acc[0][1]), [c02] "+x"(acc[0][2]), [c03] "+x"(acc[0][3]),
+            [c10] "+x"(acc[1][0]), [c11] "+x"(acc[1][1]), [c12] "+x"(acc[1][2]), [c13] "+x"(acc[1][3]), [k] "+r"(k)
+          : [u0] "r"(u), [u1] "r"(u + us), [u2] "r"(u + 2 * us), [u3] "r"(u + 3 * us), [q0] "r"(q[0]),
+            [q1] "r"(q[1]), [kend] "r"(kfull)
+          : "xmm8", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+#undef MMFREE_DP4
+    }
+  }
+#endif
+#endif
+  for (; k < kfull; k += W) {
     V uv[NR];
     for (int j = 0; j < NR; ++j) uv[j] = G::load(u + j * us + k);
     for (int i = 0; i < MR; ++i) {
@@ -411,7 +498,66 @@ MMFREE_FORCEINLINE void micro(const std::uint8_t* u, index_t us, const std::int8
     V a16[MR][NR];
     for (int i = 0; i < MR; ++i)
       for (int j = 0; j < NR; ++j) a16[i][j] = G::zero();
-    for (index_t k = kb; k < kend; k += W) {
+    index_t k = kb;
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(MMFREE_SIMD_NO_ASM)
+    if constexpr (MR == 4 && NR == 4) {
+      if (kend > kb) {
+        // as in the VNNI kernel: int16 accumulators in zmm0-15 inside the asm, stored to `out`
+        const void* ptr[8] = {u, u + us, u + 2 * us, u + 3 * us, q[0], q[1], q[2], q[3]};
+        alignas(64) V out[16];
+#define MMFREE_MA4(Q, A, B, C, D)                  \
+  "vmovdqu64 (%%" Q ",%[k]), %%zmm20\n\t"         \
+  "vpmaddubsw %%zmm20, %%zmm16, %%zmm21\n\t"      \
+  "vpmaddubsw %%zmm20, %%zmm17, %%zmm22\n\t"      \
+  "vpmaddubsw %%zmm20, %%zmm18, %%zmm23\n\t"      \
+  "vpmaddubsw %%zmm20, %%zmm19, %%zmm24\n\t"      \
+  "vpaddw %%zmm21, %%zmm" A ", %%zmm" A "\n\t"     \
+  "vpaddw %%zmm22, %%zmm" B ", %%zmm" B "\n\t"     \
+  "vpaddw %%zmm23, %%zmm" C ", %%zmm" C "\n\t"     \
+  "vpaddw %%zmm24, %%zmm" D ", %%zmm" D "\n\t"
+        __asm__ volatile(
+            "mov (%[p]), %%r8\n\t"
+            "mov 8(%[p]), %%r9\n\t"
+            "mov 16(%[p]), %%r10\n\t"
+            "mov 24(%[p]), %%r11\n\t"
+            "mov 32(%[p]), %%r12\n\t"
+            "mov 40(%[p]), %%r13\n\t"
+            "mov 48(%[p]), %%r14\n\t"
+            "mov 56(%[p]), %%r15\n\t"
+            "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+            "vmovdqa64 %%zmm0, %%zmm1\n\t" "vmovdqa64 %%zmm0, %%zmm2\n\t" "vmovdqa64 %%zmm0, %%zmm3\n\t"
+            "vmovdqa64 %%zmm0, %%zmm4\n\t" "vmovdqa64 %%zmm0, %%zmm5\n\t" "vmovdqa64 %%zmm0, %%zmm6\n\t"
+            "vmovdqa64 %%zmm0, %%zmm7\n\t" "vmovdqa64 %%zmm0, %%zmm8\n\t" "vmovdqa64 %%zmm0, %%zmm9\n\t"
+            "vmovdqa64 %%zmm0, %%zmm10\n\t" "vmovdqa64 %%zmm0, %%zmm11\n\t" "vmovdqa64 %%zmm0, %%zmm12\n\t"
+            "vmovdqa64 %%zmm0, %%zmm13\n\t" "vmovdqa64 %%zmm0, %%zmm14\n\t" "vmovdqa64 %%zmm0, %%zmm15\n\t"
+            "1:\n\t"
+            "vmovdqu64 (%%r8,%[k]), %%zmm16\n\t"
+            "vmovdqu64 (%%r9,%[k]), %%zmm17\n\t"
+            "vmovdqu64 (%%r10,%[k]), %%zmm18\n\t"
+            "vmovdqu64 (%%r11,%[k]), %%zmm19\n\t"
+            MMFREE_MA4("r12", "0", "1", "2", "3") MMFREE_MA4("r13", "4", "5", "6", "7")
+            MMFREE_MA4("r14", "8", "9", "10", "11") MMFREE_MA4("r15", "12", "13", "14", "15")
+            "add $64, %[k]\n\t"
+            "cmp %[kend], %[k]\n\t"
+            "jl 1b\n\t"
+            "vmovdqa64 %%zmm0, (%[o])\n\t" "vmovdqa64 %%zmm1, 64(%[o])\n\t" "vmovdqa64 %%zmm2, 128(%[o])\n\t"
+            "vmovdqa64 %%zmm3, 192(%[o])\n\t" "vmovdqa64 %%zmm4, 256(%[o])\n\t" "vmovdqa64 %%zmm5, 320(%[o])\n\t"
+            "vmovdqa64 %%zmm6, 384(%[o])\n\t" "vmovdqa64 %%zmm7, 448(%[o])\n\t" "vmovdqa64 %%zmm8, 512(%[o])\n\t"
+            "vmovdqa64 %%zmm9, 576(%[o])\n\t" "vmovdqa64 %%zmm10, 640(%[o])\n\t" "vmovdqa64 %%zmm11, 704(%[o])\n\t"
+            "vmovdqa64 %%zmm12, 768(%[o])\n\t" "vmovdqa64 %%zmm13, 832(%[o])\n\t" "vmovdqa64 %%zmm14, 896(%[o])\n\t"
+            "vmovdqa64 %%zmm15, 960(%[o])\n\t"
+            : [k] "+r"(k)
+            : [p] "r"(ptr), [o] "r"(out), [kend] "r"(kend)
+            : "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+              "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
+              "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "cc", "memory");
+#undef MMFREE_MA4
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) a16[i][j] = out[4 * i + j];
+      }
+    }
+#endif
+    for (; k < kend; k += W) {
       V uv[NR];
       for (int j = 0; j < NR; ++j) uv[j] = G::load(u + j * us + k);
       for (int i = 0; i < MR; ++i) {
