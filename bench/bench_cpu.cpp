@@ -5,6 +5,9 @@
 //
 // Names: BitLinear/<packing>/int8/<path>/<N>x<K>[/tokens:T]/threads:n, MatMul/f32/eigen/<N>x<K>[/tokens:T],
 // ReadBandwidth/<MB>MB/threads:n. Counters: GB/s of weights read, GMAC/s.
+// BitLinear is the whole layer a model runs (RMSNorm + int8 quantisation + ternary product);
+// one-token benchmarks cycle through copies of the weights larger than the L3 cache, as decode
+// streams its weights from memory.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -47,7 +50,15 @@ std::uint64_t splitmix(std::uint64_t& s) {
 
 int hardware_threads() { return std::max(1, int(std::thread::hardware_concurrency())); }
 
-/// Random packed ternary weights of a shape, a norm weight, activations and scratch.
+/// Copies of a weight matrix of `bytes` to cycle through so that they do not fit in the last-level
+/// cache: every iteration then reads its weights from memory, as a decode step does.
+index_t copies_for(index_t bytes) {
+  const index_t streamed = index_t(96) << 20;  // > 32 MiB L3 here, and than most desktop L3s
+  return std::max<index_t>(1, (streamed + bytes - 1) / bytes);
+}
+
+/// Random packed ternary weights of a shape (several copies, see copies_for), a norm weight,
+/// activations and scratch.
 template <class P>
 struct Problem {
   std::vector<std::uint8_t> codes;
@@ -55,12 +66,13 @@ struct Problem {
   mmfree::Buffer<std::int8_t, mmfree::HostSpace> act;
   mmfree::Buffer<float, mmfree::HostSpace> scales;
   mmfree::Buffer<std::int32_t, mmfree::HostSpace> sums;
-  mmfree::TernaryWeights<P> w;
+  std::vector<mmfree::TernaryWeights<P>> w;  // one per copy
   index_t tokens;
 
   Problem(Shape s, index_t tokens_) : tokens(tokens_) {
     const index_t rb = mmfree::packed_row_bytes<P>(s.k);
-    codes.resize(std::size_t(s.n * rb));
+    const index_t copies = tokens == 1 ? copies_for(s.n * rb) : 1;  // a GEMM reuses its weights anyway
+    codes.resize(std::size_t(copies * s.n * rb));
     std::vector<std::int8_t> t(static_cast<std::size_t>(s.k));
     std::uint64_t seed = 42;
     for (index_t r = 0; r < s.n; ++r) {
@@ -79,7 +91,9 @@ struct Problem {
     act = decltype(act)(tokens * mmfree::padded_cols<P>(s.k));
     scales = decltype(scales)(tokens);
     sums = decltype(sums)(tokens);
-    w = {codes.data(), norm.data(), s.n, s.k, rb, 30.0f};
+    for (index_t c = 1; c < copies; ++c)
+      std::copy_n(codes.begin(), s.n * rb, codes.begin() + c * s.n * rb);
+    for (index_t c = 0; c < copies; ++c) w.push_back({codes.data() + c * s.n * rb, norm.data(), s.n, s.k, rb, 30.0f});
   }
   mmfree::ActScratch scratch() const { return {act.data(), scales.data(), sums.data(), act.size(), tokens}; }
 };
@@ -93,11 +107,14 @@ void bm_bitlinear(benchmark::State& st, Shape s, index_t tokens, int threads) {
   }
   Problem<P> pr(s, tokens);
   typename Pol::backend::context_type ctx(threads);
-  const mmfree::BitLinear<Pol> layer(pr.w);
+  std::vector<mmfree::BitLinear<Pol>> layers;
+  for (const auto& w : pr.w) layers.emplace_back(w);
   const mmfree::ConstMatrixView<float> x(pr.x.data(), tokens, s.k);
   const mmfree::MatrixView<float> y(pr.y.data(), tokens, s.n);
+  std::size_t c = 0;
   for (auto _ : st) {
-    layer.forward(ctx, x, y, pr.scratch());
+    layers[c].forward(ctx, x, y, pr.scratch());
+    c = c + 1 == layers.size() ? 0 : c + 1;
     benchmark::DoNotOptimize(pr.y.data());
     benchmark::ClobberMemory();
   }
@@ -109,13 +126,16 @@ void bm_bitlinear(benchmark::State& st, Shape s, index_t tokens, int threads) {
 void bm_eigen(benchmark::State& st, Shape s, index_t tokens) {
   // dense f32 weights, row-major like ours: y[t] = W x[t]
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  Mat w = Mat::Random(s.n, s.k);
+  std::vector<Mat> w(std::size_t(tokens == 1 ? copies_for(s.n * s.k * 4) : 1));
+  for (auto& m : w) m = Mat::Random(s.n, s.k);
   Eigen::MatrixXf x = Eigen::MatrixXf::Random(s.k, tokens), y(s.n, tokens);
+  std::size_t c = 0;
   for (auto _ : st) {
     if (tokens == 1)
-      y.col(0).noalias() = w * x.col(0);
+      y.col(0).noalias() = w[c] * x.col(0);
     else
-      y.noalias() = w * x;
+      y.noalias() = w[c] * x;
+    c = c + 1 == w.size() ? 0 : c + 1;
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
