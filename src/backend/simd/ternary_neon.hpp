@@ -116,10 +116,10 @@ void gemv(const TernaryProblem& p, index_t n0, index_t n1) {
   const index_t groups = p.row_bytes / 32;
   const std::int32_t qsum = p.code_sums[0];
   const float denom = p.act_scale[0] * p.w_scale;
-  // Software prefetch of the tile at least 4 KiB ahead (rows of a tile are contiguous; a group
+  // Software prefetch of the tile at least 8 KiB ahead (rows of a tile are contiguous; a group
   // consumes 32 bytes of each of the 4 rows): interleaved row streams defeat hardware prefetchers.
   const index_t tile_bytes = tile * p.row_bytes;
-  const index_t dist = ((4096 + tile_bytes - 1) / tile_bytes) * tile_bytes;
+  const index_t dist = ((8192 + tile_bytes - 1) / tile_bytes) * tile_bytes;
   for (index_t n = n0; n < n1; n += tile) {
     const std::uint8_t* rowp[tile];
     for (int j = 0; j < tile; ++j) rowp[j] = p.weights + (n + j < n1 ? n + j : n1 - 1) * p.row_bytes;
