@@ -59,7 +59,8 @@ struct Kernels<backend::SimdOn<P>> {
     // Items are blocks of 64 channels of one sequence; each channel runs sequentially over time.
     const auto& k = ctx.kernels();
     const index_t H = i.cols, blocks = (H + 63) / 64;
-    ctx.parallel_for(batch * blocks, 1, ctx.grain(64 * 64 * T), [&](int, index_t b, index_t e) {
+    // about 3 operations a channel and step (two exps, a division, a few multiply-adds per lane)
+    ctx.parallel_for(batch * blocks, 1, ctx.grain(64 * 3 * T), [&](int, index_t b, index_t e) {
       for (index_t it = b; it < e; ++it) {
         const index_t s = it / blocks, c0 = (it % blocks) * 64, n = std::min<index_t>(64, H - c0);
         k.scan(i.row(s * T) + c0, i.stride, f.row(s * T) + c0, f.stride, T, lb != nullptr ? lb + c0 : nullptr,
@@ -71,7 +72,7 @@ struct Kernels<backend::SimdOn<P>> {
   static void gated_norm(Ctx& ctx, ConstMatrixView<float> g, ConstMatrixView<float> s, const float* w, float eps,
                          MatrixView<float> out) {
     const auto& k = ctx.kernels();
-    ctx.parallel_for(g.rows, 1, ctx.grain(64 * g.cols), [&](int, index_t b, index_t e) {
+    ctx.parallel_for(g.rows, 1, ctx.grain(8 * g.cols), [&](int, index_t b, index_t e) {
       float rinv[row_block];
       for (index_t r = b; r < e; r += row_block) {
         const index_t n = std::min(row_block, e - r);
@@ -84,13 +85,13 @@ struct Kernels<backend::SimdOn<P>> {
   static void glu(Ctx& ctx, ConstMatrixView<float> u, MatrixView<float> v) {
     const auto& k = ctx.kernels();
     const index_t I = v.cols;
-    if (u.rows == 1) {  // decode: split the columns
-      ctx.parallel_for(I, 64, ctx.grain(64), [&](int, index_t b, index_t e) {
+    if (u.rows == 1) {  // decode: split the columns (when they are many: a silu is about 2 operations)
+      ctx.parallel_for(I, 64, ctx.grain(2), [&](int, index_t b, index_t e) {
         k.glu(u.data + b, u.data + I + b, u.stride, e - b, 1, v.data + b, v.stride);
       });
       return;
     }
-    ctx.parallel_for(u.rows, 1, ctx.grain(64 * I), [&](int, index_t b, index_t e) {
+    ctx.parallel_for(u.rows, 1, ctx.grain(2 * I), [&](int, index_t b, index_t e) {
       k.glu(u.row(b), u.row(b) + I, u.stride, I, e - b, v.row(b), v.stride);
     });
   }
