@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // mmfree generate: prompt in, text out (streamed), then one stats line on stderr, llama.cpp style.
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <random>
 
@@ -54,7 +55,9 @@ fs::path default_tokenizer(const fs::path& model) {
 void register_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt (streams to stdout, stats on stderr)");
   struct Opts {
-    std::string model, tokenizer, prompt, backend = "serial", packing = "auto", act = "int8";
+    std::string model, tokenizer, prompt, backend = default_backend, packing = "auto", act = "int8";
+    std::string simd_path = "best";
+    int threads = 0;
     index_t n = 128;
     float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
     index_t top_k = 40, repeat_last_n = 64;
@@ -84,6 +87,9 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--packing", o->packing, "Weight packing in memory (auto: a packed file's own, else i2)")
       ->check(CLI::IsMember(packing_choices));
   cmd->add_option("--act", o->act, "Activation precision")->check(CLI::IsMember(act_names));
+  cmd->add_option("--threads", o->threads, "Threads (backend simd; 0: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--simd-path", o->simd_path, "SIMD kernels (backend simd): best, scalar, avx2, avx_vnni, avx512bw, "
+                  "avx512_vnni, neon, neon_dotprod");
   add_no_verify(cmd);
   cmd->callback([o] {
     if (o->model.empty()) {
@@ -101,7 +107,11 @@ void register_generate(CLI::App& app) {
     with_policy(o->backend, resolve_packing(o->model, o->packing), o->act, [&]<class Pol>(Pol) {
       mmfree::Model<Pol> model(load_weights<typename Pol::packing>(o->model));
       const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-      mmfree::Session<Pol> session(model, {.batch = 1, .max_chunk = 64}, &tok);
+      const int threads = o->threads > 0 ? o->threads
+                          : mmfree_cli::is_simd<typename Pol::backend>() ? int(std::max(1u, std::thread::hardware_concurrency()))
+                                                                          : 1;
+      mmfree::Session<Pol> session(model, {.batch = 1, .max_chunk = 64}, &tok,
+                                   make_context<typename Pol::backend>(threads, o->simd_path));
       mmfree::SequenceOptions so;
       so.sampling = {.temperature = o->temp,
                      .top_k = o->top_k,

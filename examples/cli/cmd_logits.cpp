@@ -11,6 +11,8 @@ void register_logits(CLI::App& app) {
   auto* cmd = app.add_subcommand("logits", "Compute logits for token ids and write them to a safetensors file");
   struct Opts {
     std::string model, ids, mode = "prefill", backend = "serial", packing = "auto", act = "int8", out;
+    std::string simd_path = "best";
+    int threads = 1;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-m,--model", o->model, "Checkpoint directory or packed .mmfree file")->required();
@@ -23,20 +25,24 @@ void register_logits(CLI::App& app) {
       ->check(CLI::IsMember(packing_choices));
   cmd->add_option("--act", o->act, "Activation precision")->check(CLI::IsMember(act_names));
   cmd->add_option("-o,--output", o->out, "Output .safetensors file")->required();
+  cmd->add_option("--threads", o->threads, "Threads (backend simd)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--simd-path", o->simd_path, "SIMD kernels: best, scalar, avx2, avx_vnni, avx512bw, avx512_vnni, neon, "
+                  "neon_dotprod (backend simd)");
   cmd->callback([o] {
     index_t batch = 0;
     const auto ids = parse_ids(o->ids, batch);
     const index_t T = index_t(ids.size()) / batch;
     with_policy(o->backend, resolve_packing(o->model, o->packing), o->act, [&]<class Pol>(Pol) {
       mmfree::Model<Pol> model(load_weights<typename Pol::packing>(o->model));
+      auto ctx = [&] { return make_context<typename Pol::backend>(o->threads, o->simd_path); };
       const index_t V = model.config().vocab_size;
       std::vector<float> logits(std::size_t(batch * T * V));
       auto state = model.make_state(batch);
       if (o->mode == "prefill") {
-        auto ws = model.make_workspace({.max_batch = batch, .max_chunk = std::min<index_t>(T, 256)});
+        auto ws = model.make_workspace({.max_batch = batch, .max_chunk = std::min<index_t>(T, 256)}, ctx());
         model.prefill(ws, state, ids, batch, logits, mmfree::Logits::all);
       } else {
-        auto ws = model.make_workspace({.max_batch = batch, .max_chunk = 1, .all_logits = false});
+        auto ws = model.make_workspace({.max_batch = batch, .max_chunk = 1, .all_logits = false}, ctx());
         std::vector<std::int32_t> tok(static_cast<std::size_t>(batch));
         std::vector<float> one(static_cast<std::size_t>(batch * V));
         for (index_t t = 0; t < T; ++t) {

@@ -20,28 +20,76 @@ namespace mmfree_cli {
 using mmfree::index_t;
 
 /// Names accepted by --backend / --packing / --act.
+#if MMFREE_HAS_SIMD
+inline const std::vector<std::string> backend_names = {"serial", "simd"};
+inline const std::string default_backend = "simd";  ///< of the commands that run a model for speed
+#else
 inline const std::vector<std::string> backend_names = {"serial"};
+inline const std::string default_backend = "serial";
+#endif
 inline const std::vector<std::string> packing_names = {"i8", "i2", "tq1"};
 inline const std::vector<std::string> act_names = {"int8", "fq32"};
 
-/// \brief Calls f(mmfree::Policy<...>{}) for the policy named by three strings.
-/// Only the combinations listed here are compiled into the tool.
+/// True for the SIMD backends (which implement act::Int8 only).
+template <class B>
+constexpr bool is_simd() {
+#if MMFREE_HAS_SIMD
+  return mmfree::is_simd_backend<B>;
+#else
+  return false;
+#endif
+}
+
+/// \brief Calls f(B{}, P{}) for the backend and packing named by two strings.
 template <class F>
-void with_policy(std::string_view backend, std::string_view packing, std::string_view act, F&& f) {
+void with_backend_packing(std::string_view backend, std::string_view packing, F&& f) {
   using namespace mmfree;
-  auto with_act = [&]<class P, class B>(P, B) {
-    if (act == "int8") return f(Policy<P, act::Int8, B>{});
-    if (act == "fq32") return f(Policy<P, act::FakeQuant, B>{});
-    throw Error("unknown activation policy '" + std::string(act) + "' (int8, fq32)");
-  };
   auto with_packing = [&]<class B>(B) {
-    if (packing == "i8") return with_act(packing::I8{}, B{});
-    if (packing == "i2") return with_act(packing::I2{}, B{});
-    if (packing == "tq1") return with_act(packing::TQ1{}, B{});
+    if (packing == "i8") return f(B{}, packing::I8{});
+    if (packing == "i2") return f(B{}, packing::I2{});
+    if (packing == "tq1") return f(B{}, packing::TQ1{});
     throw Error("unknown packing '" + std::string(packing) + "' (i8, i2, tq1)");
   };
   if (backend == "serial") return with_packing(backend::Serial{});
-  throw Error("unknown backend '" + std::string(backend) + "' (serial)");
+#if MMFREE_HAS_SIMD
+  if (backend == "simd") return with_packing(backend::Simd{});
+  throw Error("unknown backend '" + std::string(backend) + "' (serial, simd)");
+#else
+  throw Error("unknown backend '" + std::string(backend) + "' (serial; simd needs a build with mmfree::simd)");
+#endif
+}
+
+/// \brief Calls f(mmfree::Policy<...>{}) for the policy named by three strings.
+/// Only the combinations listed here are compiled into the tool (simd: act::Int8 only).
+template <class F>
+void with_policy(std::string_view backend, std::string_view packing, std::string_view act, F&& f) {
+  using namespace mmfree;
+  with_backend_packing(backend, packing, [&]<class B, class P>(B, P) {
+    if (act == "int8") return f(Policy<P, act::Int8, B>{});
+    if (act == "fq32") {
+      if constexpr (is_simd<B>())
+        throw Error("backend " + std::string(backend) + " implements --act int8 only (exact integer sums)");
+      else
+        return f(Policy<P, act::FakeQuant, B>{});
+    }
+    throw Error("unknown activation policy '" + std::string(act) + "' (int8, fq32)");
+  });
+}
+
+/// \brief The run-time context of backend B: `threads` threads (simd), SIMD path `path` ("best",
+/// "avx2", ...). The serial backend runs on one thread.
+template <class B>
+typename B::context_type make_context(int threads, const std::string& path) {
+#if MMFREE_HAS_SIMD
+  if constexpr (is_simd<B>()) {
+    return typename B::context_type(mmfree::simd::Options{threads, mmfree::simd::parse_path(path)});
+  } else
+#endif
+  {
+    if (threads != 1) throw mmfree::Error("backend serial runs on one thread (--threads 1)");
+    if (path != "best") throw mmfree::Error("--simd-path needs --backend simd");
+    return {};
+  }
 }
 
 /// Whether packed model files are checksummed on load (--no-verify turns it off).
@@ -147,5 +195,6 @@ void register_train(CLI::App& app);  // only with mmfree::train (MMFREE_CLI_TRAI
 void register_generate(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace mmfree_cli

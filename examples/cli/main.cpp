@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
 #if MMFREE_CLI_TRAIN
   mmfree_cli::register_train(app);
 #endif
+  mmfree_cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -22,6 +22,10 @@
 #endif
 #endif
 
+#ifndef MMFREE_HAS_SIMD
+#define MMFREE_HAS_SIMD 0  // backend::Simd needs the compiled mmfree::simd library, which defines it to 1
+#endif
+
 #ifndef MMFREE_HAS_KOKKOS
 #define MMFREE_HAS_KOKKOS 0  // Kokkos is opt-in: the mmfree::kokkos target defines it to 1
 #endif

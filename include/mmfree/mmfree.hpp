@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Umbrella header: the core, every policy, the layers, the model, and the optional pieces whose
-// dependencies are visible (checkpoint loading needs nlohmann/json).
+// dependencies are visible (checkpoint loading needs nlohmann/json; backend::Simd needs the
+// mmfree::simd library, which defines MMFREE_HAS_SIMD).
 #pragma once
 
 #include "config.hpp"
@@ -48,6 +49,10 @@
 #include "generate/sampler.hpp"
 #include "generate/session.hpp"
 #include "text/tokenizer.hpp"
+
+#if MMFREE_HAS_SIMD
+#include "backend/simd/simd.hpp"
+#endif
 
 #if MMFREE_HAS_JSON
 #include "io/checkpoint.hpp"

@@ -59,10 +59,13 @@ struct SessionOptions {
 template <PolicyBundle Pol>
 class Session {
  public:
-  Session(const Model<Pol>& model, SessionOptions opt = {}, const text::Tokenizer* tok = nullptr)
+  /// `ctx` is the backend's run-time context (e.g. backend::Simd's threads and kernel path).
+  Session(const Model<Pol>& model, SessionOptions opt = {}, const text::Tokenizer* tok = nullptr,
+          typename Model<Pol>::context_type ctx = {})
       : model_(&model),
         opt_(opt),
-        ws_(model.make_workspace({.max_batch = opt.batch, .max_chunk = opt.max_chunk, .all_logits = false})),
+        ws_(model.make_workspace({.max_batch = opt.batch, .max_chunk = opt.max_chunk, .all_logits = false},
+                                 std::move(ctx))),
         state_(model.make_state(opt.batch)),
         one_(model.make_state(1)) {
     check(opt.batch > 0 && opt.max_chunk > 0, "Session: batch and max_chunk must be positive");

@@ -3,6 +3,7 @@
 // attention. State is one f32 vector of H values per sequence.
 #pragma once
 
+#include <array>
 #include <string>
 
 #include "../backend/kernels.hpp"
@@ -50,9 +51,9 @@ class MLGRU {
                   "]");
     const index_t R = x.rows;
     auto i = s.i.rows_slice(0, R), f = s.f.rows_slice(0, R), g = s.g.rows_slice(0, R);
-    i_.forward(ctx, x, i, act);
-    f_.forward(ctx, x, f, act);
-    g_.forward(ctx, x, g, act);
+    // i, f and g share their input: backends that can read it once do (BitLinear::forward_shared_input)
+    BitLinear<Pol>::forward_shared_input(ctx, std::array<const BitLinear<Pol>*, 3>{&i_, &f_, &g_}, x,
+                                         std::array<MatrixView<float>, 3>{i, f, g}, act);
     detail::Kernels<backend_type>::mlgru_scan(ctx, i, f, lb_, state, batch, T);  // i <- states
     detail::Kernels<backend_type>::gated_norm(ctx, g, i, g_norm_, eps_, f);      // f <- o_proj input
     o_.forward(ctx, f, out, act);

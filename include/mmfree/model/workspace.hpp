@@ -49,11 +49,13 @@ class Workspace {
     v_ = buffer<float>(R * I);
     logits_rows_ = opt.all_logits ? R : opt.max_batch;
     logits_ = buffer<float>(logits_rows_ * cfg.vocab_size);
-    // Codes are padded to whole blocks of the packing.
-    const index_t max_k = padded_cols<typename Pol::packing>(std::max(H, I));
+    // Codes are padded to whole blocks of the packing. Room for the codes of the three MLGRU
+    // projections at once (backends that quantise a shared input once per projection use it).
+    using Pk = typename Pol::packing;
+    const index_t max_k = std::max(padded_cols<Pk>(std::max(H, I)), 3 * padded_cols<Pk>(H));
     codes_ = buffer<std::int8_t>(R * max_k);
-    scales_ = buffer<float>(R);
-    sums_ = buffer<std::int32_t>(R);
+    scales_ = buffer<float>(3 * R);
+    sums_ = buffer<std::int32_t>(3 * R);
     ids_ = buffer<std::int32_t>(R);
     host_ids_.assign(std::size_t(R), 0);
   }

@@ -24,6 +24,7 @@ struct I2 {
   static constexpr index_t block_bytes = 32;
 
   static void pack_row(const std::int8_t* t, index_t k, std::uint8_t* out) {
+    if (k <= 0) return;  // (also tells g++ that the size below is not negative)
     const index_t blocks = (k + block_k - 1) / block_k;
     std::memset(out, 0x55, std::size_t(blocks * block_bytes));  // every code 1: weight 0
     for (index_t i = 0; i < k; ++i) {

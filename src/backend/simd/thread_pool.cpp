@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// simd::ThreadPool: persistent workers that spin briefly between jobs (a decode step issues one
+// every few microseconds) and then sleep on an atomic wait. Static, contiguous chunks: which
+// thread computes an item never changes its value, so results do not depend on the thread count.
+#include "mmfree/backend/simd/thread_pool.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mmfree/core/buffer.hpp"
+#include "mmfree/core/error.hpp"
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h>
+#define MMFREE_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define MMFREE_CPU_RELAX() __asm__ volatile("yield")
+#else
+#define MMFREE_CPU_RELAX() ((void)0)
+#endif
+
+MMFREE_NAMESPACE_BEGIN
+namespace simd {
+
+namespace {
+/// How long a waiting thread spins before it sleeps in the kernel: decode issues a job every few
+/// microseconds, so a worker that has just finished one usually sees the next while spinning.
+constexpr auto spin_time = std::chrono::microseconds(50);
+
+/// Spins until pred() holds or spin_time has passed; returns pred(). Yields now and then so a
+/// thread that shares a core with the one it waits for (more threads than cores) lets it run.
+template <class Pred>
+bool spin_until(Pred pred) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 1;; ++i) {
+    if (pred()) return true;
+    MMFREE_CPU_RELAX();
+    if ((i & 255) == 0) {
+      if (std::chrono::steady_clock::now() - start > spin_time) return pred();
+      std::this_thread::yield();
+    }
+  }
+}
+}  // namespace
+
+struct ThreadPool::Impl {
+  int n = 1;
+  std::vector<std::thread> workers;
+  std::vector<Buffer<std::uint8_t, HostSpace>> scratch;
+  alignas(64) std::atomic<std::uint64_t> epoch{0};   ///< bumped for each job (and to stop)
+  alignas(64) std::atomic<std::uint64_t> ticket{0};  ///< (job epoch << 32) | next chunk to hand out
+  alignas(64) std::atomic<std::int64_t> done{0};     ///< chunks of the current job finished
+  std::atomic<int> sleepers{0};                      ///< workers blocked in epoch.wait
+  std::atomic<bool> caller_sleeping{false};          ///< the caller is blocked in done.wait
+  std::atomic<bool> stop{false};
+  // the current job: written by the caller before it publishes the ticket; read by a worker only
+  // after it has claimed a chunk of this job (the job cannot change while a chunk is unfinished)
+  Task task = nullptr;
+  void* arg = nullptr;
+  index_t items = 0, chunk = 1, chunks = 0;
+  std::atomic<index_t> chunks_now{0};  ///< `chunks`, for claim() (which may race with a new job)
+
+  /// Claims the next chunk of job `e`; false when the job has none left (or is over).
+  bool claim(std::uint64_t e, index_t& c) {
+    std::uint64_t t = ticket.load(std::memory_order_acquire);
+    for (;;) {
+      // a stale `chunks_now` (a newer job was published meanwhile) only leads to a failing CAS
+      if ((t >> 32) != (e & 0xffffffffu) || index_t(t & 0xffffffffu) >= chunks_now.load(std::memory_order_acquire))
+        return false;
+      if (ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        c = index_t(t & 0xffffffffu);
+        return true;
+      }
+    }
+  }
+
+  void run_chunk(int t, index_t c) {
+    const index_t b = c * chunk, e = b + chunk < items ? b + chunk : items;
+    const index_t total = chunks;  // read before `done` counts this chunk: the caller may then start a new job
+    task(arg, t, b, e);
+    if (done.fetch_add(1, std::memory_order_seq_cst) + 1 == total && caller_sleeping.load(std::memory_order_seq_cst))
+      done.notify_one();
+  }
+
+  void work(int t) {
+    std::uint64_t seen = 0;
+    for (;;) {
+      while (!spin_until([&] { return epoch.load(std::memory_order_acquire) != seen; })) {
+        sleepers.fetch_add(1, std::memory_order_seq_cst);
+        epoch.wait(seen, std::memory_order_seq_cst);
+        sleepers.fetch_sub(1, std::memory_order_seq_cst);
+      }
+      seen = epoch.load(std::memory_order_acquire);
+      if (stop.load(std::memory_order_acquire)) return;
+      index_t c;
+      while (claim(seen, c)) run_chunk(t, c);
+    }
+  }
+};
+
+ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
+  check(threads >= 1, "ThreadPool: threads must be >= 1, got " + std::to_string(threads));
+  impl_->n = threads;
+  for (int t = 0; t < threads; ++t) impl_->scratch.emplace_back(scratch_bytes);
+  impl_->workers.reserve(std::size_t(threads - 1));
+  for (int t = 1; t < threads; ++t) impl_->workers.emplace_back([this, t] { impl_->work(t); });
+}
+
+ThreadPool::~ThreadPool() {
+  Impl& p = *impl_;
+  p.stop.store(true, std::memory_order_release);
+  p.epoch.fetch_add(1, std::memory_order_seq_cst);
+  p.epoch.notify_all();
+  for (auto& w : p.workers) w.join();
+}
+
+int ThreadPool::size() const noexcept { return impl_->n; }
+
+ScratchSpan ThreadPool::scratch(int t) const noexcept {
+  auto& b = impl_->scratch[std::size_t(t)];
+  return ScratchSpan{b.data(), b.size()};
+}
+
+void ThreadPool::run(index_t n, index_t align, index_t grain, Task task, void* arg) {
+  Impl& p = *impl_;
+  if (n <= 0) return;
+  if (align < 1) align = 1;
+  if (grain < 1) grain = 1;
+  // Chunks of at least `grain` items, about 4 per thread (a slow or descheduled thread leaves its
+  // share to the others); borders on multiples of `align`.
+  const index_t units = (n + align - 1) / align;
+  index_t cu = (units + 4 * p.n - 1) / (4 * p.n);
+  const index_t grain_units = (grain + align - 1) / align;
+  if (cu < grain_units) cu = grain_units;
+  const index_t chunk = cu * align, chunks = (n + chunk - 1) / chunk;
+  if (p.n == 1 || chunks <= 1) {
+    task(arg, 0, 0, n);
+    return;
+  }
+  const std::uint64_t e = (p.epoch.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
+  p.task = task;
+  p.arg = arg;
+  p.items = n;
+  p.chunk = chunk;
+  p.chunks = chunks;
+  p.chunks_now.store(chunks, std::memory_order_release);
+  p.done.store(0, std::memory_order_relaxed);
+  p.ticket.store(e << 32, std::memory_order_release);
+  p.epoch.fetch_add(1, std::memory_order_seq_cst);
+  if (p.sleepers.load(std::memory_order_seq_cst) > 0) p.epoch.notify_all();
+  index_t c;
+  while (p.claim(e, c)) p.run_chunk(0, c);
+  while (!spin_until([&] { return p.done.load(std::memory_order_acquire) == chunks; })) {
+    p.caller_sleeping.store(true, std::memory_order_seq_cst);
+    for (std::int64_t v = p.done.load(std::memory_order_seq_cst); v != chunks; v = p.done.load(std::memory_order_seq_cst))
+      p.done.wait(v, std::memory_order_seq_cst);
+    p.caller_sleeping.store(false, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace simd
+MMFREE_NAMESPACE_END

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: MIT
+// Must NOT compile: backend::Simd sums exactly in int32 and has no act::FakeQuant kernel; the
+// build error names the combination.
+#include <mmfree/mmfree.hpp>
+
+int main() {
+  using Pol = mmfree::Policy<mmfree::packing::I2, mmfree::act::FakeQuant, mmfree::backend::Simd>;
+  mmfree::BitLinear<Pol> layer;
+  mmfree::Workspace<Pol>* ws = nullptr;
+  float x[4] = {}, y[4] = {};
+  layer.forward(ws->context(), mmfree::ConstMatrixView<float>(x, 1, 4), mmfree::MatrixView<float>(y, 1, 4),
+                ws->act_scratch());
+}
