@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Umbrella header: the core, every policy, the layers, the model, and the optional pieces whose
-// dependencies are visible (checkpoint loading needs nlohmann/json).
+// dependencies are visible (checkpoint loading needs nlohmann/json; backend::Kokkos needs the
+// mmfree::kokkos target, which defines MMFREE_HAS_KOKKOS).
 #pragma once
 
 #include "config.hpp"
@@ -40,6 +41,10 @@
 #include "model/workspace.hpp"
 
 #include "io/mapped_file.hpp"
+
+#if MMFREE_HAS_KOKKOS
+#include "backend/kokkos/kernels.hpp"
+#endif
 
 #if MMFREE_HAS_JSON
 #include "io/checkpoint.hpp"

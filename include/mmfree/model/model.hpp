@@ -20,6 +20,18 @@
 
 MMFREE_NAMESPACE_BEGIN
 
+namespace detail {
+/// \brief Runs `f` (a sequence of kernel hooks) as one program on the backend context: a context
+/// with run(F) may record, fuse and replay it (backend::Kokkos does); others just call f.
+template <class Ctx, class F>
+void run_program(Ctx& ctx, F&& f) {
+  if constexpr (requires { ctx.run(f); })
+    ctx.run(f);
+  else
+    f();
+}
+}  // namespace detail
+
 /// Which positions prefill() returns logits for.
 enum class Logits {
   all,  ///< [batch, T, V]: every position
@@ -109,15 +121,21 @@ class Model {
       std::int32_t* staged = ws.host_ids();
       for (index_t b = 0; b < batch; ++b)
         for (index_t t = 0; t < Tc; ++t) staged[b * Tc + t] = ids[std::size_t(b * T + t0 + t)];
-      run_chunk(ws, state, batch, Tc);
+      upload_ids(ws, batch * Tc);
+      const index_t R = batch * Tc;
+      detail::run_program(ws.context(), [&] {
+        run_chunk(ws, state, batch, Tc);
+        if (mode == Logits::all)
+          head(ws, ws.hidden(R), R);
+        else if (t0 + Tc == T)
+          head_last(ws, batch, Tc);
+      });
       if (mode == Logits::all) {
-        const index_t R = batch * Tc;
-        head(ws, ws.hidden(R), R);
         for (index_t b = 0; b < batch; ++b)
           memory_space::copy_to_host(logits.data() + (b * T + t0) * V, ws.logits(R).row(b * Tc),
                                      std::size_t(Tc * V) * sizeof(float));
       } else if (t0 + Tc == T) {
-        last_logits(ws, batch, Tc, logits);
+        memory_space::copy_to_host(logits.data(), ws.logits(batch).data, std::size_t(batch * V) * sizeof(float));
       }
     }
   }
@@ -132,8 +150,13 @@ class Model {
                   std::to_string(batch * index_.config.vocab_size));
     std::int32_t* staged = ws.host_ids();
     for (index_t b = 0; b < batch; ++b) staged[b] = ids[std::size_t(b)];
-    run_chunk(ws, state, batch, 1);
-    last_logits(ws, batch, 1, logits);
+    upload_ids(ws, batch);
+    detail::run_program(ws.context(), [&] {
+      run_chunk(ws, state, batch, 1);
+      head_last(ws, batch, 1);
+    });
+    memory_space::copy_to_host(logits.data(), ws.logits(batch).data,
+                               std::size_t(batch * index_.config.vocab_size) * sizeof(float));
   }
 
  private:
@@ -151,10 +174,15 @@ class Model {
                     " is out of range [0, " + std::to_string(V) + ")");
   }
 
-  /// Embeds the staged ids of `batch` x `Tc` tokens and runs every block; hidden states in ws.hidden().
+  /// Copies the `rows` staged token ids to the workspace's device ids (outside any program, so
+  /// a replayed program reads new ids from the same place).
+  void upload_ids(Workspace<Pol>& ws, index_t rows) const {
+    memory_space::copy_from_host(ws.ids(), ws.host_ids(), std::size_t(rows) * sizeof(std::int32_t));
+  }
+
+  /// Embeds the uploaded ids of `batch` x `Tc` tokens and runs every block; hidden states in ws.hidden().
   void run_chunk(Workspace<Pol>& ws, State<Pol>& state, index_t batch, index_t Tc) const {
     const index_t R = batch * Tc;
-    memory_space::copy_from_host(ws.ids(), ws.host_ids(), std::size_t(R) * sizeof(std::int32_t));
     context_type& ctx = ws.context();
     auto h = ws.hidden(R);
     kernels::embed(ctx, weights_.embeddings, ws.ids(), h);
@@ -172,12 +200,11 @@ class Model {
     lm_head_.forward(ws.context(), a, ws.logits(rows), ws.act_scratch());
   }
 
-  /// Logits of the last of Tc positions of each sequence, copied to host `out` [batch, V].
-  void last_logits(Workspace<Pol>& ws, index_t batch, index_t Tc, std::span<float> out) const {
-    const index_t H = index_.config.hidden_size, V = index_.config.vocab_size;
+  /// Logits of the last of Tc positions of each sequence, into ws.logits() [batch, V].
+  void head_last(Workspace<Pol>& ws, index_t batch, index_t Tc) const {
+    const index_t H = index_.config.hidden_size;
     const auto h = ws.hidden(batch * Tc);
     head(ws, ConstMatrixView<float>(h.row(Tc - 1), batch, H, Tc * H), batch);
-    memory_space::copy_to_host(out.data(), ws.logits(batch).data, std::size_t(batch * V) * sizeof(float));
   }
 
   WeightIndex index_;
