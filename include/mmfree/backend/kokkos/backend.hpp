@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -118,26 +119,53 @@ struct MemorySpace {
   }
 };
 
+/// Wall time per kernel label (Options::profile): every launch fenced, totals and counts.
+struct LaunchProfile {
+  struct Entry {
+    std::string label;
+    double seconds = 0;
+    long count = 0;
+  };
+  std::vector<Entry> entries;
+  void add(const char* label, double s) {
+    for (auto& e : entries)
+      if (e.label == label) {
+        e.seconds += s, ++e.count;
+        return;
+      }
+    entries.push_back({label, s, 1});
+  }
+};
+
 /// \brief Runs launches eagerly on an execution space instance, or appends them to a graph.
 template <class Ex>
 struct Launcher {
   Ex ex;
   bool graph = false;
   GraphNode<Ex> node{};
+  LaunchProfile* profile = nullptr;
 
   template <class Policy, class F>
   void operator()(const char* label, const Policy& policy, const F& f) {
-    if (graph)
+    if (graph) {
       node = node.then_parallel_for(label, policy, f);
-    else
+    } else if (profile != nullptr) {
+      ex.fence();
+      const auto t0 = std::chrono::steady_clock::now();
       ::Kokkos::parallel_for(label, policy, f);
+      ex.fence();
+      profile->add(label, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      ::Kokkos::parallel_for(label, policy, f);
+    }
   }
 };
 
 /// \brief Run-time options of the Kokkos backend's context.
 struct Options {
-  PlanOptions plan;    ///< fusion and kernel choice
-  bool graphs = true;  ///< replay a program seen twice in a row as one graph (a CUDA graph on CUDA)
+  PlanOptions plan;     ///< fusion and kernel choice
+  bool graphs = true;   ///< replay a program seen twice in a row as one graph (a CUDA graph on CUDA)
+  bool profile = false; ///< run launch by launch, each fenced and timed (see Context::profile())
 };
 
 /// Counters of what the context did (for tests and benchmarks).
@@ -172,6 +200,9 @@ class Context {
     forget();
   }
   const ContextStats& stats() const { return stats_; }
+  /// Time per kernel label while Options::profile is set.
+  const LaunchProfile& profile() const { return profile_; }
+  void clear_profile() { profile_.entries.clear(); }
 
   /// \brief Runs `f`, which calls kernel hooks, as one program: the hooks are recorded, planned
   /// into fused launches and run; a program identical to the previous one is replayed as a graph.
@@ -197,7 +228,8 @@ class Context {
     }
     recording_ = false;
     ++stats_.programs;
-    if (opt_.graphs && graph_ && ops_ == graph_ops_) {
+    const bool graphs = opt_.graphs && !opt_.profile;
+    if (graphs && graph_ && ops_ == graph_ops_) {
       graph_->submit();
       ++stats_.graph_replays;
       return;
@@ -208,7 +240,7 @@ class Context {
       prev_ops_ = ops_;
     }
     stats_.last_launches = int(plan_.size());
-    if (opt_.graphs && repeat) {
+    if (graphs && repeat) {
       graph_.reset();
       graph_ = ::Kokkos::Experimental::create_graph(ex_, [&](const auto& root) {
         Launcher<Ex> L{ex_, true, root};
@@ -219,7 +251,7 @@ class Context {
       graph_->submit();
       ++stats_.graph_replays;
     } else {
-      Launcher<Ex> L{ex_, false, {}};
+      Launcher<Ex> L{ex_, false, {}, opt_.profile ? &profile_ : nullptr};
       for (const Launch& l : plan_) dispatch(L, l);
       ++stats_.eager_programs;
     }
@@ -263,8 +295,14 @@ class Context {
     fuse = fuse && po.fuse;
     out.clear();
     const index_t concurrency = index_t(ex_.concurrency());
-    constexpr int T = team_threads<Ex>;
     constexpr int W = SpaceTraits<Ex>::groups;
+    constexpr bool gpu = SpaceTraits<Ex>::gpu;
+    const index_t multiprocessors = gpu ? std::max<index_t>(1, concurrency / 2048) : concurrency;
+#if defined(KOKKOS_ENABLE_CUDA)
+    constexpr bool gpu_has_mma = std::is_same_v<Ex, ::Kokkos::Cuda>;  // mma.sync: sm_80+ (mmfree builds for sm_90)
+#else
+    constexpr bool gpu_has_mma = false;
+#endif
     ScratchNeeds need;
     bool pending_copy = false;  // the previous gemv staged a recurrent state to copy
     Mat pending_dst;
@@ -299,6 +337,9 @@ class Context {
         st.R = ops[i].a.rows;
         st.K = ops[i].t.cols;
       } else if (used == 0) {
+        check(ops[i].a.rows * std::max(ops[i].a.cols, ops[i].c.cols) < (index_t(1) << 31) &&
+                  ops[i].c.rows * ops[i].c.cols < (index_t(1) << 31),
+              "backend::Kokkos: a kernel over 2^31 elements");
         flush_copy(nullptr);
         Launch l;
         l.kind = Launch::op;
@@ -314,12 +355,15 @@ class Context {
       Launch l;
       l.s = st;
       if (gemv) {
+        // rows per SIMD group: enough for about one wave of teams (each team recomputes the
+        // prologue, so fewer, fuller teams)
         index_t total = 0;
         for (int b = 0; b < st.nbl; ++b) total += st.bl[b].rows;
-        const index_t target = std::max<index_t>(1, concurrency / T);  // about one wave of teams
-        index_t per_group = std::max<index_t>(1, (total + target * W - 1) / (target * W));
-        if (po.gemv_rows_per_group > 0) per_group = po.gemv_rows_per_group;
-        l.s.rows_per_team = int(per_group * W);
+        // (two 256-thread teams of ~128 registers fit a multiprocessor)
+        const index_t target = po.gemv_teams > 0 ? po.gemv_teams : gpu ? 2 * multiprocessors : concurrency;
+        index_t rpg = std::max<index_t>(1, (total + target * W - 1) / (target * W));
+        if (po.gemv_rows_per_group > 0) rpg = po.gemv_rows_per_group;
+        l.s.rows_per_team = int(rpg * W);
         for (int b = 0; b < st.nbl; ++b)
           l.s.teams[b] = int((st.bl[b].rows + l.s.rows_per_team - 1) / l.s.rows_per_team);
         l.kind = Launch::gemv;
@@ -342,7 +386,16 @@ class Context {
         out.push_back(l);
         l.kind = Launch::gemm;
         l.s.copy_src = l.s.copy_dst = Mat{};
-        l.s.small_tiles = st.R <= po.small_tile_rows ? 1 : 0;
+        l.s.mma = po.tensor_cores && gpu_has_mma;
+        if (po.gemm_tile >= 0) {
+          l.s.tile = std::min(po.gemm_tile, 2);
+        } else if (st.R <= po.small_tile_rows) {
+          l.s.tile = 2;
+        } else {  // the 64 x 128 tile unless it leaves multiprocessors idle
+          index_t teams = 0;
+          for (int b = 0; b < st.nbl; ++b) teams += ((st.R + 63) / 64) * ((st.bl[b].rows + 127) / 128);
+          l.s.tile = teams >= 2 * multiprocessors ? 0 : 1;
+        }
         out.push_back(l);
       }
       i += used == 0 ? 1 : used;
@@ -379,8 +432,7 @@ class Context {
       case Launch::gemm: tops->gemm(L, l.s); break;
       case Launch::prep:
         if (l.s.R > 0)
-          L("mmfree::BitLinear::prepare", ::Kokkos::TeamPolicy<Ex>(L.ex, int(l.s.R), team_threads<Ex>),
-            PrepFunctor<Ex>{l.s});
+          L("mmfree::BitLinear::prepare", team_policy(L.ex, int(l.s.R)), PrepFunctor<Ex>{l.s});
         break;
       case Launch::copy: {
         const Mat& d = l.s.copy_dst;
@@ -392,17 +444,21 @@ class Context {
     }
   }
 
+  /// Teams of the row kernels, with scratch for their reductions.
+  static ::Kokkos::TeamPolicy<Ex> team_policy(const Ex& ex, int league) {
+    return ::Kokkos::TeamPolicy<Ex>(ex, league, team_threads<Ex>)
+        .set_scratch_size(0, ::Kokkos::PerTeam(TeamReducer<Ex>::scratch_bytes));
+  }
+
   void launch_op(Launcher<Ex>& L, const Op& o) {
     using Range = ::Kokkos::RangePolicy<Ex>;
-    using Team = ::Kokkos::TeamPolicy<Ex>;
-    constexpr int T = team_threads<Ex>;
     switch (o.kind) {
       case OpKind::embed:
         if (o.c.rows * o.c.cols > 0)
           L("mmfree::embed", Range(L.ex, 0, o.c.rows * o.c.cols), EmbedFunctor{o.c, o.table.data, o.table.dtype, o.ids});
         break;
       case OpKind::rmsnorm:
-        if (o.a.rows > 0) L("mmfree::RMSNorm", Team(L.ex, int(o.a.rows), T), RMSNormFunctor<Ex>{o.a, o.c, o.w, o.eps});
+        if (o.a.rows > 0) L("mmfree::RMSNorm", team_policy(L.ex, int(o.a.rows)), RMSNormFunctor<Ex>{o.a, o.c, o.w, o.eps});
         break;
       case OpKind::add:
         if (o.a.rows * o.a.cols > 0) L("mmfree::add", Range(L.ex, 0, o.a.rows * o.a.cols), AddFunctor{o.a, o.b});
@@ -413,7 +469,8 @@ class Context {
         break;
       case OpKind::gated_norm:
         if (o.a.rows > 0)
-          L("mmfree::MLGRU::gated_norm", Team(L.ex, int(o.a.rows), T), GatedNormFunctor<Ex>{o.a, o.b, o.c, o.w, o.eps});
+          L("mmfree::MLGRU::gated_norm", team_policy(L.ex, int(o.a.rows)),
+            GatedNormFunctor<Ex>{o.a, o.b, o.c, o.w, o.eps});
         break;
       case OpKind::glu:
         if (o.c.rows * o.c.cols > 0) L("mmfree::GLU", Range(L.ex, 0, o.c.rows * o.c.cols), GluFunctor{o.a, o.c});
@@ -425,6 +482,7 @@ class Context {
   Ex ex_;
   Options opt_;
   ContextStats stats_;
+  LaunchProfile profile_;
   bool recording_ = false;
   bool forget_pointers_ = false;
   std::vector<Op> ops_, prev_ops_, graph_ops_, one_op_;

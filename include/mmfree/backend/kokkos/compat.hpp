@@ -81,6 +81,48 @@ KOKKOS_INLINE_FUNCTION std::int32_t group_sum(std::int32_t v) {
   return v;
 }
 
+/// \brief Reduction of `v` over the `G` lanes of a SIMD group with a commutative op; every lane
+/// gets the same bits (a butterfly: each step combines two equal-valued halves).
+template <int G, class T, class Op>
+KOKKOS_INLINE_FUNCTION T group_reduce(T v, [[maybe_unused]] Op op) {
+  if constexpr (G > 1) {
+#if defined(__CUDA_ARCH__)
+    for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o, G));
+#elif defined(__HIP_DEVICE_COMPILE__)
+    for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor(v, o, G));
+#endif
+  }
+  return v;
+}
+
+/// \brief Team-wide reduction with one barrier, in a fixed order (deterministic, and the same
+/// result in every thread): lanes by butterfly, then the groups' results in group order.
+///
+/// `slots` is team scratch for `Groups` values of T; calls must alternate between two slot
+/// arrays (the barrier of the next call protects the slots of this one).
+template <int G, int Groups, class Member, class T, class Op>
+KOKKOS_INLINE_FUNCTION T team_reduce([[maybe_unused]] const Member& m, T v, [[maybe_unused]] T* slots, Op op) {
+  v = group_reduce<G>(v, op);
+  if constexpr (Groups == 1) {
+    return v;
+  } else {
+    const int r = m.team_rank();
+    if (r % G == 0) slots[r / G] = v;
+    m.team_barrier();
+    T out = slots[0];
+    for (int g = 1; g < Groups; ++g) out = op(out, slots[g]);
+    return out;
+  }
+}
+struct SumOp {
+  template <class T>
+  KOKKOS_INLINE_FUNCTION T operator()(T a, T b) const { return a + b; }
+};
+/// max for absolute values (never NaN-propagating: like the oracle's `a > m ? a : m`)
+struct MaxOp {
+  KOKKOS_INLINE_FUNCTION float operator()(float a, float b) const { return b > a ? b : a; }
+};
+
 /// \brief c + the dot product of four signed bytes of `a` and `b` (exact, int32).
 ///
 /// __dp4a on CUDA, the sdot4 instruction on AMD GPUs that have it, four multiply-adds elsewhere:

@@ -143,19 +143,18 @@ struct Stage {
   float* xbuf = nullptr;          ///< split path: [R][K] f32 prologue rows
   int rows_per_team = 0;          ///< gemv: weight rows a team computes
   int teams[3] = {0, 0, 0};       ///< teams per BitLinear
-  int small_tiles = 0;            ///< gemm: 1 = the tile shape for few rows
+  int tile = 0;                   ///< gemm: tile size class (0 64x128, 1 32x64, 2 16 rows)
+  bool mma = false;               ///< gemm: int8 tensor cores (CUDA)
 };
 
 /// Level-0 scratch bytes of a GEMV team for a stage: the f32 input row (unless it is read in
 /// place), then the codes, each 16-byte aligned.
-inline std::size_t gemv_scratch_bytes(const Stage& st) {
-  auto align = [](std::size_t n) { return (n + 15) / 16 * 16; };
-  const std::size_t xin = st.pro == Prologue::none ? 0 : align(std::size_t(st.K) * sizeof(float));
-  return xin + align(std::size_t(st.bl[0].kp));
-}
 /// Where a GEMV team's codes start in its scratch.
-inline std::size_t gemv_codes_offset(const Stage& st) {
+MMFREE_HOST_DEVICE std::size_t gemv_codes_offset(const Stage& st) {
   return st.pro == Prologue::none ? 0 : (std::size_t(st.K) * sizeof(float) + 15) / 16 * 16;
+}
+MMFREE_HOST_DEVICE std::size_t gemv_scratch_bytes(const Stage& st) {
+  return gemv_codes_offset(st) + (std::size_t(st.bl[0].kp) + 15) / 16 * 16;
 }
 
 /// One launch of a plan.
@@ -170,8 +169,11 @@ struct PlanOptions {
   bool fuse = true;            ///< fuse norms, the recurrence step, GLU and residual adds into BitLinears
   bool gemv = true;            ///< one activation row: fused GEMV (every team recomputes the prologue)
   int gemv_smem_bytes = 44 * 1024;  ///< level-0 scratch a GEMV team may use (else the split path)
-  int gemv_rows_per_group = 0; ///< weight rows per SIMD group and GEMV team (0: about one wave of teams)
+  int gemv_rows_per_group = 0; ///< weight rows per SIMD group of a GEMV team (0: about one wave of teams)
   int small_tile_rows = 16;    ///< the GEMM uses its small tile up to this many rows
+  int gemm_tile = -1;          ///< force a GEMM tile class (0 64x128, 1 32x64, 2 16 rows); -1: by size
+  bool tensor_cores = true;    ///< int8 tensor cores for the GEMM where the space has them (CUDA)
+  int gemv_teams = 0;          ///< GEMV teams to aim for (0: 2 a multiprocessor on GPUs, one a thread on CPUs)
 };
 
 /// Device scratch the plan needs (sizes in elements), kept by the context, grown on demand.

@@ -11,58 +11,86 @@
 #include "../../core/numeric.hpp"
 #include "../../core/quantize.hpp"
 #include "../../model/weights.hpp"
-#include "../reference/row_kernels.hpp"
 #include "compat.hpp"
 #include "program.hpp"
 
 MMFREE_NAMESPACE_BEGIN
 namespace kk {
 
+template <class Ex>
+using TeamPol = ::Kokkos::TeamPolicy<Ex>;
+template <class Ex>
+using Member = typename TeamPol<Ex>::member_type;
+
 // ---------------------------------------------------------------------------------------------
 // Team-collective helpers (every thread of the team calls them; results are team-uniform).
 
+/// \brief Team reductions of space Ex with one barrier each (see kk::team_reduce), in 2 x groups
+/// slots of team scratch. Deterministic: per-thread partials over k = rank, rank + T, ...
+template <class Ex>
+struct TeamReducer {
+  static constexpr int G = SpaceTraits<Ex>::group, W = SpaceTraits<Ex>::groups;
+  static constexpr std::size_t scratch_bytes = 2 * W * sizeof(double);
+  double* slots = nullptr;
+  int turn = 0;
+
+  KOKKOS_INLINE_FUNCTION explicit TeamReducer(unsigned char* scratch) : slots(reinterpret_cast<double*>(scratch)) {}
+  KOKKOS_INLINE_FUNCTION double* next() {
+    turn ^= 1;
+    return slots + turn * W;
+  }
+  KOKKOS_INLINE_FUNCTION double sum(const Member<Ex>& m, double v) { return team_reduce<G, W>(m, v, next(), SumOp{}); }
+  KOKKOS_INLINE_FUNCTION std::int32_t sum(const Member<Ex>& m, std::int32_t v) {
+    return team_reduce<G, W>(m, v, reinterpret_cast<std::int32_t*>(next()), SumOp{});
+  }
+  KOKKOS_INLINE_FUNCTION float max(const Member<Ex>& m, float v) {
+    return team_reduce<G, W>(m, v, reinterpret_cast<float*>(next()), MaxOp{});
+  }
+};
+
 /// Sum of squares of n floats in double (ref::rms_inv's accumulation, reduced as a tree).
-template <class Member>
-KOKKOS_INLINE_FUNCTION double team_sum_sq(const Member& m, const float* x, index_t n) {
+template <class Ex>
+KOKKOS_INLINE_FUNCTION double team_sum_sq(const Member<Ex>& m, TeamReducer<Ex>& red, const float* x, index_t n) {
   double s = 0.0;
-  ::Kokkos::parallel_reduce(
-      ::Kokkos::TeamThreadRange(m, n), [&](index_t k, double& acc) { acc += double(x[k]) * double(x[k]); }, s);
-  return s;
+  for (index_t k = m.team_rank(); k < n; k += m.team_size()) s += double(x[k]) * double(x[k]);
+  return red.sum(m, s);
 }
 
 /// \brief ref::norm_quantize_row done by a team: RMSNorm of x (weight w, eps 1e-6), per-row
-/// absmax, int8 codes into q[0, kp) (zero past n). Returns the scale s_a; `qsum` gets sum(q).
-template <class Member>
-KOKKOS_INLINE_FUNCTION float team_norm_quantize(const Member& m, const float* x, const float* w, index_t n,
-                                                index_t kp, std::int8_t* q, std::int32_t* qsum) {
-  const float r = ref::rms_inv_from_sum(team_sum_sq(m, x, n), n, bitlinear_norm_eps);
+/// absmax, int8 codes (zero past n up to kp) stored at q[pos(k)]. Returns s_a; `qsum` gets sum(q).
+template <class Ex, class Pos>
+KOKKOS_INLINE_FUNCTION float team_norm_quantize(const Member<Ex>& m, TeamReducer<Ex>& red, const float* x,
+                                                const float* w, index_t n, index_t kp, std::int8_t* q,
+                                                std::int32_t* qsum, Pos pos) {
+  const float r = ref::rms_inv_from_sum(team_sum_sq(m, red, x, n), n, bitlinear_norm_eps);
   float amax = 0.0f;
-  ::Kokkos::parallel_reduce(
-      ::Kokkos::TeamThreadRange(m, n),
-      [&](index_t k, float& acc) {
-        const float y = x[k] * r * w[k];
-        const float a = y < 0.0f ? -y : y;
-        acc = a > acc ? a : acc;
-      },
-      ::Kokkos::Max<float>(amax));
+  for (index_t k = m.team_rank(); k < n; k += m.team_size()) {
+    const float y = x[k] * r * w[k];
+    const float a = y < 0.0f ? -y : y;
+    amax = a > amax ? a : amax;
+  }
+  amax = red.max(m, amax);
   const float s = ref::act_scale_from_absmax(amax);
   std::int32_t total = 0;
-  ::Kokkos::parallel_reduce(
-      ::Kokkos::TeamThreadRange(m, kp),
-      [&](index_t k, std::int32_t& acc) {
-        const std::int8_t v = k < n ? ref::quantize_value(x[k] * r * w[k], s) : std::int8_t(0);
-        q[k] = v;
-        acc += v;
-      },
-      total);
-  if (qsum) *qsum = total;
+  for (index_t k = m.team_rank(); k < kp; k += m.team_size()) {
+    const std::int8_t v = k < n ? ref::quantize_value(x[k] * r * w[k], s) : std::int8_t(0);
+    q[pos(k)] = v;
+    total += v;
+  }
+  if (qsum) *qsum = red.sum(m, total);  // (its barrier also publishes q)
+  else m.team_barrier();
   return s;
 }
 
-/// One step of ref::mlgru_channel for channel d (T = 1): returns the new state.
-KOKKOS_INLINE_FUNCTION float mlgru_step(float i, float f, float s, const float* lb, index_t d) {
+/// The forget gate of one MLGRU step (ref::mlgru_channel's first two lines).
+KOKKOS_INLINE_FUNCTION float mlgru_gate(float f, const float* lb, index_t d) {
   float fv = math::sigmoid(f);
   if (lb != nullptr) fv = ::fmaf(1.0f - lb[d], fv, lb[d]);
+  return fv;
+}
+/// One step of ref::mlgru_channel for channel d: returns the new state.
+KOKKOS_INLINE_FUNCTION float mlgru_step(float i, float f, float s, const float* lb, index_t d) {
+  const float fv = mlgru_gate(f, lb, d);
   const float c = math::silu(i) * (1.0f - fv);
   return ::fmaf(fv, s, c);
 }
@@ -71,45 +99,43 @@ KOKKOS_INLINE_FUNCTION float mlgru_step(float i, float f, float s, const float* 
 ///
 /// Team-collective. With `state_out` (scan_gated) the new state of the row is also written there.
 /// Returns a pointer to the row: xin, or the input itself for Prologue::none (nothing copied).
-template <class Member>
-KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member& m, const Stage& st, index_t r, float* xin,
-                                                   float* state_out) {
+template <class Ex>
+KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st,
+                                                   index_t r, float* xin, float* state_out) {
   const index_t K = st.K;
+  const int t0 = m.team_rank(), T = m.team_size();
   switch (st.pro) {
     case Prologue::none: return st.x.p + r * st.x.stride;
     case Prologue::rmsnorm: {
       const float* x = st.x.p + r * st.x.stride;
-      const float rr = ref::rms_inv_from_sum(team_sum_sq(m, x, K), K, st.eps1);
+      const float rr = ref::rms_inv_from_sum(team_sum_sq(m, red, x, K), K, st.eps1);
       const float* w = st.w1;
-      ::Kokkos::parallel_for(::Kokkos::TeamThreadRange(m, K), [&](index_t k) { xin[k] = x[k] * rr * w[k]; });
+      for (index_t k = t0; k < K; k += T) xin[k] = x[k] * rr * w[k];
       break;
     }
     case Prologue::gated:
     case Prologue::scan_gated: {
       const float* g = st.x.p + r * st.x.stride;
-      const float rg = ref::rms_inv_from_sum(team_sum_sq(m, g, K), K, st.eps1);
+      const float rg = ref::rms_inv_from_sum(team_sum_sq(m, red, g, K), K, st.eps1);
       const float* w = st.w1;
       if (st.pro == Prologue::gated) {
         const float* s = st.si.p + r * st.si.stride;
-        ::Kokkos::parallel_for(::Kokkos::TeamThreadRange(m, K),
-                               [&](index_t k) { xin[k] = (g[k] * rg * w[k]) * math::silu(s[k]); });
+        for (index_t k = t0; k < K; k += T) xin[k] = (g[k] * rg * w[k]) * math::silu(s[k]);
       } else {
         const float* iv = st.si.p + r * st.si.stride;
         const float* fv = st.sf.p + r * st.sf.stride;
         const float* sv = st.state.p + r * st.state.stride;
-        const float* lb = st.lb;
-        ::Kokkos::parallel_for(::Kokkos::TeamThreadRange(m, K), [&](index_t k) {
-          const float s = mlgru_step(iv[k], fv[k], sv[k], lb, k);
+        for (index_t k = t0; k < K; k += T) {
+          const float s = mlgru_step(iv[k], fv[k], sv[k], st.lb, k);
           if (state_out) state_out[k] = s;
           xin[k] = (g[k] * rg * w[k]) * math::silu(s);
-        });
+        }
       }
       break;
     }
     case Prologue::glu: {
       const float* u = st.x.p + r * st.x.stride;
-      ::Kokkos::parallel_for(::Kokkos::TeamThreadRange(m, K),
-                             [&](index_t k) { xin[k] = math::silu(u[k]) * u[K + k]; });
+      for (index_t k = t0; k < K; k += T) xin[k] = math::silu(u[k]) * u[K + k];
       break;
     }
   }
@@ -118,23 +144,23 @@ KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member& m, const Stage&
 }
 
 /// Team 0 of a launch copies the state staged by the previous launch (see Stage::copy_src).
-template <class Member>
-KOKKOS_INLINE_FUNCTION void team_side_copy(const Member& m, const Mat& src, const Mat& dst) {
+template <class Ex>
+KOKKOS_INLINE_FUNCTION void team_side_copy(const Member<Ex>& m, const Mat& src, const Mat& dst) {
   if (src.p == nullptr || m.league_rank() != 0) return;
-  const index_t n = dst.rows * dst.cols, cols = dst.cols;
-  ::Kokkos::parallel_for(::Kokkos::TeamThreadRange(m, n), [&](index_t e) {
-    const index_t r = e / cols, k = e % cols;
-    dst.p[r * dst.stride + k] = src.p[r * src.stride + k];
-  });
+  for (index_t r = 0; r < dst.rows; ++r)
+    for (index_t k = m.team_rank(); k < dst.cols; k += m.team_size()) dst.p[r * dst.stride + k] = src.p[r * src.stride + k];
 }
 
 // ---------------------------------------------------------------------------------------------
-// Unfused hooks (eager calls, and ops the planner could not fuse).
+// Unfused hooks (eager calls, and ops the planner could not fuse). Element-wise ones take a
+// flat index e < rows * cols < 2^31 (checked by the planner), split with 32-bit division.
 
-template <class Ex>
-using TeamPol = ::Kokkos::TeamPolicy<Ex>;
-template <class Ex>
-using Member = typename TeamPol<Ex>::member_type;
+/// Row and column of flat index e over `cols` columns.
+KOKKOS_INLINE_FUNCTION void split_index(index_t e, index_t cols, index_t& r, index_t& k) {
+  const std::uint32_t ue = std::uint32_t(e), uc = std::uint32_t(cols);
+  r = index_t(ue / uc);
+  k = index_t(ue - std::uint32_t(r) * uc);
+}
 
 /// out[r] = table[ids[r]] as f32 (F32, F16 or BF16 tables).
 struct EmbedFunctor {
@@ -143,7 +169,8 @@ struct EmbedFunctor {
   DType dtype;
   const std::int32_t* ids;
   KOKKOS_INLINE_FUNCTION void operator()(index_t e) const {
-    const index_t r = e / out.cols, k = e % out.cols;
+    index_t r, k;
+    split_index(e, out.cols, r, k);
     const index_t src = index_t(ids[r]) * out.cols + k;
     float v;
     if (dtype == DType::F32) {
@@ -163,11 +190,12 @@ struct RMSNormFunctor {
   const float* w;
   float eps;
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
+    TeamReducer<Ex> red(team_scratch(m, TeamReducer<Ex>::scratch_bytes));
     const index_t r = m.league_rank();
     const float* xr = x.p + r * x.stride;
     float* yr = y.p + r * y.stride;
-    const float rr = ref::rms_inv_from_sum(team_sum_sq(m, xr, x.cols), x.cols, eps);
-    ::Kokkos::parallel_for(::Kokkos::TeamThreadRange(m, x.cols), [&](index_t k) { yr[k] = xr[k] * rr * w[k]; });
+    const float rr = ref::rms_inv_from_sum(team_sum_sq(m, red, xr, x.cols), x.cols, eps);
+    for (index_t k = m.team_rank(); k < x.cols; k += m.team_size()) yr[k] = xr[k] * rr * w[k];
   }
 };
 
@@ -178,13 +206,13 @@ struct GatedNormFunctor {
   const float* w;
   float eps;
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
+    TeamReducer<Ex> red(team_scratch(m, TeamReducer<Ex>::scratch_bytes));
     const index_t r = m.league_rank();
     const float* gr = g.p + r * g.stride;
     const float* sr = s.p + r * s.stride;
     float* o = out.p + r * out.stride;
-    const float rg = ref::rms_inv_from_sum(team_sum_sq(m, gr, g.cols), g.cols, eps);
-    ::Kokkos::parallel_for(::Kokkos::TeamThreadRange(m, g.cols),
-                           [&](index_t k) { o[k] = (gr[k] * rg * w[k]) * math::silu(sr[k]); });
+    const float rg = ref::rms_inv_from_sum(team_sum_sq(m, red, gr, g.cols), g.cols, eps);
+    for (index_t k = m.team_rank(); k < g.cols; k += m.team_size()) o[k] = (gr[k] * rg * w[k]) * math::silu(sr[k]);
   }
 };
 
@@ -192,22 +220,42 @@ struct GatedNormFunctor {
 struct AddFunctor {
   Mat h, d;
   KOKKOS_INLINE_FUNCTION void operator()(index_t e) const {
-    const index_t r = e / h.cols, k = e % h.cols;
+    index_t r, k;
+    split_index(e, h.cols, r, k);
     float& a = h.p[r * h.stride + k];
     a = a + d.p[r * d.stride + k];
   }
 };
 
-/// The MLGRU recurrence: one thread per (sequence, channel), sequential over time (no
-/// reassociation: each step rounds exactly as backend::Serial does).
+/// \brief The MLGRU recurrence: one thread per (sequence, channel), sequential over time, the
+/// oracle's operations exactly (no reassociation). The gates of the next steps do not depend on
+/// the state, so they are computed a block of steps ahead; only the fmaf chain is serial.
 struct ScanFunctor {
   Mat i, f, state;
   const float* lb;
   index_t T;
   KOKKOS_INLINE_FUNCTION void operator()(index_t e) const {
-    const index_t H = i.cols, b = e / H, d = e % H;
-    ref::mlgru_channel(i.p + b * T * i.stride, i.stride, f.p + b * T * f.stride, f.stride, T, lb,
-                       state.p + b * state.stride, d);
+    index_t b, d;
+    split_index(e, i.cols, b, d);
+    constexpr int ahead = 8;
+    float* ip = i.p + b * T * i.stride + d;
+    const float* fp = f.p + b * T * f.stride + d;
+    float s = state.p[b * state.stride + d];
+    for (index_t t0 = 0; t0 < T; t0 += ahead) {
+      float fv[ahead], c[ahead];
+      const int n = T - t0 < ahead ? int(T - t0) : ahead;
+      for (int u = 0; u < ahead; ++u)
+        if (u < n) {
+          fv[u] = mlgru_gate(fp[(t0 + u) * f.stride], lb, d);
+          c[u] = math::silu(ip[(t0 + u) * i.stride]) * (1.0f - fv[u]);
+        }
+      for (int u = 0; u < ahead; ++u)
+        if (u < n) {
+          s = ::fmaf(fv[u], s, c[u]);
+          ip[(t0 + u) * i.stride] = s;
+        }
+    }
+    state.p[b * state.stride + d] = s;
   }
 };
 
@@ -215,7 +263,8 @@ struct ScanFunctor {
 struct GluFunctor {
   Mat u, v;
   KOKKOS_INLINE_FUNCTION void operator()(index_t e) const {
-    const index_t r = e / v.cols, k = e % v.cols;
+    index_t r, k;
+    split_index(e, v.cols, r, k);
     const float* ur = u.p + r * u.stride;
     v.p[r * v.stride + k] = math::silu(ur[k]) * ur[v.cols + k];
   }
@@ -225,7 +274,8 @@ struct GluFunctor {
 struct CopyFunctor {
   Mat src, dst;
   KOKKOS_INLINE_FUNCTION void operator()(index_t e) const {
-    const index_t r = e / dst.cols, k = e % dst.cols;
+    index_t r, k;
+    split_index(e, dst.cols, r, k);
     dst.p[r * dst.stride + k] = src.p[r * src.stride + k];
   }
 };
@@ -236,21 +286,20 @@ template <class Ex>
 struct PrepFunctor {
   Stage st;
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
-    team_side_copy(m, st.copy_src, st.copy_dst);
+    TeamReducer<Ex> red(team_scratch(m, TeamReducer<Ex>::scratch_bytes));
+    team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     const index_t r = m.league_rank();
     // scan_gated on the split path: each team owns its sequence's state row and each thread
     // reads then writes the same channels, so the new state goes straight to the state.
     float* state_out = st.pro == Prologue::scan_gated ? st.state.p + r * st.state.stride : nullptr;
-    const float* row = team_stage_row(m, st, r, st.xbuf + r * st.K, state_out);
+    const float* row = team_stage_row<Ex>(m, red, st, r, st.xbuf + r * st.K, state_out);
     for (int b = 0; b < st.nbl; ++b) {
       const Ternary& t = st.bl[b];
       std::int8_t* q = st.codes + (index_t(b) * st.R + r) * t.kp;
-      const float sa = team_norm_quantize(m, row, t.norm, st.K, t.kp, q, nullptr);
+      const float sa = team_norm_quantize<Ex>(m, red, row, t.norm, st.K, t.kp, q, nullptr, [](index_t k) { return k; });
       if (m.team_rank() == 0) st.scales[b * st.R + r] = sa;
-      m.team_barrier();
     }
   }
-
 };
 
 }  // namespace kk
