@@ -344,6 +344,7 @@ class Context {
         Launch l;
         l.kind = Launch::op;
         l.o = ops[i];
+        if (ops[i].kind == OpKind::scan) need.xbuf = std::max(need.xbuf, ops[i].batch * ops[i].T * ops[i].a.cols);
         out.push_back(l);
         ++i;
         continue;
@@ -427,7 +428,7 @@ class Context {
   void dispatch(Launcher<Ex>& L, const Launch& l) {
     const auto* tops = static_cast<const TernaryOps<Ex>*>(l.s.ops);
     switch (l.kind) {
-      case Launch::op: launch_op(L, l.o); break;
+      case Launch::op: launch_op(L, l.o, l.s.xbuf); break;
       case Launch::gemv: tops->gemv(L, l.s); break;
       case Launch::gemm: tops->gemm(L, l.s); break;
       case Launch::prep:
@@ -450,7 +451,8 @@ class Context {
         .set_scratch_size(0, ::Kokkos::PerTeam(TeamReducer<Ex>::scratch_bytes));
   }
 
-  void launch_op(Launcher<Ex>& L, const Op& o) {
+  /// An unfused hook; `scratch` is the plan's f32 scratch (the scan's gates).
+  void launch_op(Launcher<Ex>& L, const Op& o, float* scratch) {
     using Range = ::Kokkos::RangePolicy<Ex>;
     switch (o.kind) {
       case OpKind::embed:
@@ -464,8 +466,14 @@ class Context {
         if (o.a.rows * o.a.cols > 0) L("mmfree::add", Range(L.ex, 0, o.a.rows * o.a.cols), AddFunctor{o.a, o.b});
         break;
       case OpKind::scan:
-        if (o.batch * o.a.cols > 0)
-          L("mmfree::MLGRU::scan", Range(L.ex, 0, o.batch * o.a.cols), ScanFunctor{o.a, o.b, o.c, o.w, o.T});
+        // the gates of every step in parallel (f' into scratch, c over i), then the sequential
+        // fmaf chain per (sequence, channel)
+        if (o.batch * o.T * o.a.cols > 0) {
+          const index_t H = o.a.cols, R = o.batch * o.T;
+          L("mmfree::MLGRU::gates", Range(L.ex, 0, R * H), ScanGatesFunctor{o.a, o.b, o.w, scratch});
+          L("mmfree::MLGRU::scan", Range(L.ex, 0, o.batch * H),
+            ScanChainFunctor{o.a, Mat(MatrixView<float>(scratch, R, H)), o.c, o.T});
+        }
         break;
       case OpKind::gated_norm:
         if (o.a.rows > 0)

@@ -143,6 +143,13 @@ KOKKOS_INLINE_FUNCTION std::uint32_t minus_one_bytes(std::uint32_t w) {
   return ((w | 0x80808080u) - 0x01010101u) ^ 0x80808080u;
 }
 
+/// Hint: bring the 128-byte line at p into the L1 cache (GPUs; nothing elsewhere).
+KOKKOS_INLINE_FUNCTION void prefetch_line([[maybe_unused]] const void* p) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#endif
+}
+
 /// Level-0 (fast, per-team) scratch of a team, 16-byte aligned, as a byte pointer.
 template <class Member>
 KOKKOS_INLINE_FUNCTION unsigned char* team_scratch(const Member& m, std::size_t bytes) {

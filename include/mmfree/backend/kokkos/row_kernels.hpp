@@ -95,6 +95,34 @@ KOKKOS_INLINE_FUNCTION float mlgru_step(float i, float f, float s, const float* 
   return ::fmaf(fv, s, c);
 }
 
+/// Team-wide L1 prefetch of n floats (each 128-byte line once), so that the dependent phases of
+/// a prologue pay one memory latency instead of one per phase.
+template <class Ex>
+KOKKOS_INLINE_FUNCTION void team_prefetch(const Member<Ex>& m, const float* p, index_t n) {
+  if constexpr (SpaceTraits<Ex>::gpu) {
+    if (p == nullptr) return;
+    for (index_t l = m.team_rank(); l * 32 < n; l += m.team_size()) prefetch_line(p + l * 32);
+  }
+}
+
+/// Prefetches what team_stage_row and the quantisation (norm weight `wb`) of row r will read.
+template <class Ex>
+KOKKOS_INLINE_FUNCTION void team_prefetch_stage(const Member<Ex>& m, const Stage& st, index_t r, const float* wb) {
+  if constexpr (SpaceTraits<Ex>::gpu) {
+    const index_t K = st.K;
+    team_prefetch<Ex>(m, st.x.p + r * st.x.stride, st.pro == Prologue::glu ? 2 * K : K);
+    team_prefetch<Ex>(m, wb, K);
+    if (st.pro == Prologue::rmsnorm || st.pro == Prologue::gated || st.pro == Prologue::scan_gated)
+      team_prefetch<Ex>(m, st.w1, K);
+    if (st.pro == Prologue::gated || st.pro == Prologue::scan_gated) team_prefetch<Ex>(m, st.si.p + r * st.si.stride, K);
+    if (st.pro == Prologue::scan_gated) {
+      team_prefetch<Ex>(m, st.sf.p + r * st.sf.stride, K);
+      team_prefetch<Ex>(m, st.state.p + r * st.state.stride, K);
+      team_prefetch<Ex>(m, st.lb, K);
+    }
+  }
+}
+
 /// \brief Writes row r of a stage's BitLinear input (after its prologue) to xin[0, K).
 ///
 /// Team-collective. With `state_out` (scan_gated) the new state of the row is also written there.
@@ -227,12 +255,28 @@ struct AddFunctor {
   }
 };
 
-/// \brief The MLGRU recurrence: one thread per (sequence, channel), sequential over time, the
-/// oracle's operations exactly (no reassociation). The gates of the next steps do not depend on
-/// the state, so they are computed a block of steps ahead; only the fmaf chain is serial.
-struct ScanFunctor {
-  Mat i, f, state;
+/// \brief The MLGRU recurrence, step 1 (fully parallel over rows x channels): the forget gate f'
+/// of every step into `gates` (rows x H, dense) and the candidate c = silu(i) (1 - f') over i.
+/// Neither depends on the state; both are exactly the values ref::mlgru_channel computes.
+struct ScanGatesFunctor {
+  Mat i, f;
   const float* lb;
+  float* gates;
+  KOKKOS_INLINE_FUNCTION void operator()(index_t e) const {
+    index_t r, d;
+    split_index(e, i.cols, r, d);
+    float& iv = i.p[r * i.stride + d];
+    const float g = mlgru_gate(f.p[r * f.stride + d], lb, d);
+    iv = math::silu(iv) * (1.0f - g);
+    gates[e] = g;
+  }
+};
+
+/// \brief The MLGRU recurrence, step 2: one thread per (sequence, channel), sequential over time,
+/// s = fmaf(f', s, c) as the oracle (no reassociation); i <- the states. Loads run 8 steps ahead.
+/// `f` here is the dense gates buffer of step 1.
+struct ScanChainFunctor {
+  Mat i, f, state;
   index_t T;
   KOKKOS_INLINE_FUNCTION void operator()(index_t e) const {
     index_t b, d;
@@ -245,10 +289,7 @@ struct ScanFunctor {
       float fv[ahead], c[ahead];
       const int n = T - t0 < ahead ? int(T - t0) : ahead;
       for (int u = 0; u < ahead; ++u)
-        if (u < n) {
-          fv[u] = mlgru_gate(fp[(t0 + u) * f.stride], lb, d);
-          c[u] = math::silu(ip[(t0 + u) * i.stride]) * (1.0f - fv[u]);
-        }
+        if (u < n) fv[u] = fp[(t0 + u) * f.stride], c[u] = ip[(t0 + u) * i.stride];
       for (int u = 0; u < ahead; ++u)
         if (u < n) {
           s = ::fmaf(fv[u], s, c[u]);
@@ -287,8 +328,9 @@ struct PrepFunctor {
   Stage st;
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
     TeamReducer<Ex> red(team_scratch(m, TeamReducer<Ex>::scratch_bytes));
-    team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     const index_t r = m.league_rank();
+    team_prefetch_stage<Ex>(m, st, r, st.bl[0].norm);
+    team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     // scan_gated on the split path: each team owns its sequence's state row and each thread
     // reads then writes the same channels, so the new state goes straight to the state.
     float* state_out = st.pro == Prologue::scan_gated ? st.state.p + r * st.state.stride : nullptr;

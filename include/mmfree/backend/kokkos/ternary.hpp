@@ -77,12 +77,96 @@ KOKKOS_INLINE_FUNCTION index_t gemv_code_pos(index_t k, index_t nblk) {
   return (rem / 32) * nblk * 32 + b * 32 + rem % 32;
 }
 
+/// \brief The GEMV prologue with the row in registers: thread t holds elements t + T e (e < NR)
+/// of the stage input; every float step is the oracle's (same expressions, same order), the
+/// norm weights come from L1 (prefetched at kernel start). Codes go to q in the plane layout.
+/// Returns s_a; `qsum` gets sum(q). Needs K <= NR * team_size.
+template <class Ex, class P, int NR>
+KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st,
+                                                const float* wb, int kp, int nblk, std::int8_t* q,
+                                                std::int32_t& qsum, float* state_out) {
+  const int T = m.team_size(), t0 = m.team_rank(), K = int(st.K);
+  float xv[NR];
+  const float* x = st.x.p;  // row 0
+  switch (st.pro) {
+    case Prologue::none:
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        xv[e] = k < K ? x[k] : 0.0f;
+      }
+      break;
+    case Prologue::rmsnorm:
+    case Prologue::gated:
+    case Prologue::scan_gated: {
+      double s = 0.0;
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        xv[e] = k < K ? x[k] : 0.0f;
+        s += double(xv[e]) * double(xv[e]);
+      }
+      const float r = ref::rms_inv_from_sum(red.sum(m, s), K, st.eps1);
+      const float* w1 = st.w1;
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        if (k >= K) break;
+        if (st.pro == Prologue::rmsnorm) {
+          xv[e] = xv[e] * r * w1[k];
+        } else {
+          float sn;
+          if (st.pro == Prologue::gated) {
+            sn = st.si.p[k];
+          } else {
+            sn = mlgru_step(st.si.p[k], st.sf.p[k], st.state.p[k], st.lb, k);
+            if (state_out) state_out[k] = sn;
+          }
+          xv[e] = (xv[e] * r * w1[k]) * math::silu(sn);
+        }
+      }
+      break;
+    }
+    case Prologue::glu:
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        xv[e] = k < K ? math::silu(x[k]) * x[K + k] : 0.0f;
+      }
+      break;
+  }
+  // ref::norm_quantize_row on the register row
+  double s2 = 0.0;
+  for (int e = 0; e < NR; ++e) s2 += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
+  const float r2 = ref::rms_inv_from_sum(red.sum(m, s2), K, bitlinear_norm_eps);
+  float amax = 0.0f;
+  for (int e = 0; e < NR; ++e) {
+    const int k = t0 + T * e;
+    if (k >= K) break;
+    const float y = xv[e] * r2 * wb[k];
+    const float a = y < 0.0f ? -y : y;
+    amax = a > amax ? a : amax;
+  }
+  const float sa = ref::act_scale_from_absmax(red.max(m, amax));
+  std::int32_t total = 0;
+  const int plane = nblk * 32;
+  auto put = [&](int k, std::int8_t v) {
+    const int b = k / int(P::block_k), rem = k - b * int(P::block_k);
+    q[(rem >> 5) * plane + b * 32 + (rem & 31)] = v;
+    total += v;
+  };
+  for (int e = 0; e < NR; ++e) {  // constant register indices (no local memory)
+    const int k = t0 + T * e;
+    if (k >= kp) break;
+    put(k, k < K ? ref::quantize_value(xv[e] * r2 * wb[k], sa) : std::int8_t(0));
+  }
+  for (int k = t0 + T * NR; k < kp; k += T) put(k, 0);  // padding past NR * T
+  qsum = red.sum(m, total);  // (its barrier also publishes q)
+  return sa;
+}
+
 /// \brief Decode: y[n] (+)= dequant(sum_k q[k] * t[n][k]) for one activation row, prologue fused.
 ///
 /// Each SIMD group computes `rows_per_team / groups` consecutive weight rows, RPG at a time with
 /// independent loads in flight; the first chunks are loaded before the prologue, so the memory
 /// latency overlaps the norm and quantisation that every team recomputes.
-template <class Ex, class P>
+template <class Ex, class P, int NR>
 struct GemvFunctor {
   using D = Decoder<P>;
   static constexpr int G = SpaceTraits<Ex>::group;
@@ -90,7 +174,9 @@ struct GemvFunctor {
   static constexpr int RPG = 4;  ///< rows a group computes together
   Stage st;
 
-  static std::size_t scratch_bytes(const Stage& st) { return gemv_scratch_bytes(st) + TeamReducer<Ex>::scratch_bytes; }
+  KOKKOS_INLINE_FUNCTION static std::size_t scratch_bytes(const Stage& st) {
+    return gemv_scratch_bytes(st) + TeamReducer<Ex>::scratch_bytes;
+  }
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
     int b = 0;
@@ -110,6 +196,7 @@ struct GemvFunctor {
       if (g0 + j < g1 && lane < nchunks) pre[j] = load16(w.codes + (g0 + j) * w.row_bytes + 16 * lane);
     }
 
+    team_prefetch_stage<Ex>(m, st, 0, w.norm);
     team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     unsigned char* scratch = team_scratch(m, scratch_bytes(st));
     TeamReducer<Ex> red(scratch + gemv_scratch_bytes(st));
@@ -118,17 +205,24 @@ struct GemvFunctor {
 
     // prologue (recomputed by every team: cheaper than a launch and a trip through memory)
     float* state_out = st.pro == Prologue::scan_gated && m.league_rank() == 0 ? st.staged_state : nullptr;
-    const float* row = team_stage_row<Ex>(m, red, st, 0, xin, state_out);
     const index_t nblk = w.row_bytes / 32;
     std::int32_t qsum = 0;
-    const float sa = team_norm_quantize<Ex>(m, red, row, w.norm, st.K, w.kp, q, &qsum,
-                                            [nblk](index_t k) { return gemv_code_pos<P>(k, nblk); });
+    float sa;
+    if constexpr (NR > 0) {
+      (void)xin;
+      sa = gemv_prologue_regs<Ex, P, NR>(m, red, st, w.norm, int(w.kp), int(nblk), q, qsum, state_out);
+    } else {  // long rows: through scratch
+      const float* row = team_stage_row<Ex>(m, red, st, 0, xin, state_out);
+      sa = team_norm_quantize<Ex>(m, red, row, w.norm, st.K, w.kp, q, &qsum,
+                                  [nblk](index_t k) { return gemv_code_pos<P>(k, nblk); });
+    }
 
     const index_t plane = nblk * 2;  // 16-byte units per code plane
     float* yb = st.y[b].p;
     for (index_t nb = g0; nb < g1; nb += RPG) {  // uniform over the group
       std::int32_t acc[RPG];
       for (int j = 0; j < RPG; ++j) acc[j] = 0;
+      const int live = g1 - nb < RPG ? int(g1 - nb) : RPG;  // uniform over the group
       for (index_t c = lane; c < nchunks; c += G) {
         U4 v[RPG];
         const bool first = nb == g0 && c == lane;
@@ -143,6 +237,7 @@ struct GemvFunctor {
         for (int s = 0; s < D::words; ++s) {
           const U4 a = load16(q + 16 * (s * plane + c));
           for (int j = 0; j < RPG; ++j) {
+            if (j >= live) break;
             std::int32_t x = acc[j];
             x = dot4(D::code(v[j].x, s), a.x, x);
             x = dot4(D::code(v[j].y, s), a.y, x);
@@ -419,14 +514,27 @@ const char* ternary_label(int kind) {
 // (No Kokkos::LaunchBounds on these policies: Kokkos 4.6 cannot put a kernel with launch bounds
 // into a CUDA graph, an ambiguous overload in its global-memory launcher.)
 
-template <class Ex, class P>
-void launch_gemv(Launcher<Ex>& L, const Stage& st) {
-  using F = GemvFunctor<Ex, P>;
+template <class Ex, class P, int NR>
+void launch_gemv_nr(Launcher<Ex>& L, const Stage& st) {
+  using F = GemvFunctor<Ex, P, NR>;
   const int league = st.teams[0] + st.teams[1] + st.teams[2];
   if (league == 0) return;
   const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, league, team_threads<Ex>)
                        .set_scratch_size(0, ::Kokkos::PerTeam(F::scratch_bytes(st)));
   L(ternary_label<P>(1), pol, F{st});
+}
+
+/// The GEMV with the prologue's row in registers where it fits (12 or 28 values a thread), in
+/// scratch otherwise; separate kernels, so short rows do not pay long rows' registers.
+template <class Ex, class P>
+void launch_gemv(Launcher<Ex>& L, const Stage& st) {
+  constexpr index_t T = team_threads<Ex>;
+  if (st.K <= 12 * T)
+    launch_gemv_nr<Ex, P, 12>(L, st);
+  else if (st.K <= 28 * T)
+    launch_gemv_nr<Ex, P, 28>(L, st);
+  else
+    launch_gemv_nr<Ex, P, 0>(L, st);
 }
 
 template <class Ex, class F, int Threads>
