@@ -76,6 +76,33 @@ TEST_CASE("mmfree logits reproduces upstream's logits in both modes", "[cli]") {
   }
 }
 
+#if MMFREE_CLI_HAS_KOKKOS
+TEST_CASE("mmfree logits --backend kokkos writes serial's logits, bit for bit", "[cli][kokkos]") {
+  TempDir tmp("cli-kokkos");
+  const auto model = (golden_dir() / "tiny-a" / "model").string();
+  for (const char* mode : {"prefill", "step"}) {
+    std::string files[2];
+    for (int k = 0; k < 2; ++k) {
+      const char* backend = k == 0 ? "serial" : "kokkos";
+      files[k] = (tmp.path / (std::string(backend) + mode + ".safetensors")).string();
+      const auto r = run_cli("logits -m \"" + model + "\" --ids \"" + golden_ids_arg() + "\" --mode " + mode +
+                             " --backend " + backend + " -o \"" + files[k] + "\"");
+      INFO(r.output);
+      REQUIRE(r.code == 0);
+    }
+    std::ifstream a(files[0], std::ios::binary), b(files[1], std::ios::binary);
+    const std::string sa((std::istreambuf_iterator<char>(a)), std::istreambuf_iterator<char>());
+    const std::string sb((std::istreambuf_iterator<char>(b)), std::istreambuf_iterator<char>());
+    CHECK(sa.size() > 16 * 256 * 4);
+    CHECK(sa == sb);
+  }
+  const auto r = run_cli("logits -m \"" + model + "\" --ids 1,2 --backend kokkos --act fq32 -o \"" +
+                         (tmp.path / "x.safetensors").string() + "\"");
+  CHECK(r.code != 0);
+  CHECK(r.output.find("int8 only") != std::string::npos);
+}
+#endif
+
 TEST_CASE("mmfree info describes a checkpoint", "[cli]") {
   const auto r = run_cli("info --json -m \"" + (golden_dir() / "tiny-a" / "model").string() + "\"");
   INFO(r.output);

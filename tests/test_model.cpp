@@ -184,6 +184,48 @@ TEST_CASE("every packing gives the same logits (integer accumulation is exact)",
   CHECK(a == run(packing::TQ1{}));
 }
 
+// A backend whose memory the host must not read (host memory in disguise, serial kernels): the
+// model keeps the embedding table on the host and uploads gathered rows, as on a GPU.
+namespace {
+struct OpaqueSpace : HostSpace {
+  static constexpr bool host_accessible = false;
+};
+struct OpaqueSerial {
+  static constexpr std::string_view name() { return "opaque"; }
+  using memory_space = OpaqueSpace;
+  using context_type = backend::Serial::context_type;
+};
+}  // namespace
+namespace mmfree::detail {
+template <>
+struct Kernels<OpaqueSerial> : ref::HostRowKernels {};
+template <WeightPacking P, ActivationPolicy A>
+struct BitLinearKernel<P, A, OpaqueSerial> : BitLinearKernel<P, A, backend::Serial> {};
+}  // namespace mmfree::detail
+
+TEST_CASE("a device-memory model keeps embeddings on the host and computes the same logits", "[model]") {
+  const auto cfg = odd_config();
+  Model<SerialI2> ref(random_weights<packing::I2>(cfg, 4));
+  Model<Policy<packing::I2, act::Int8, OpaqueSerial>> dev(random_weights<packing::I2>(cfg, 4));
+  CHECK(!ref.host_embeddings());
+  CHECK(dev.host_embeddings());
+  const index_t emb = cfg.vocab_size * cfg.hidden_size * 2;  // bf16
+  CHECK(dev.backend_weight_bytes() == ref.backend_weight_bytes() - (emb + 63) / 64 * 64);
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 2 * 7; ++i) ids.push_back((i * 31 + 3) % 97);
+  auto run = [&](const auto& m) {
+    auto ws = m.make_workspace({.max_batch = 2, .max_chunk = 3});
+    auto st = m.make_state(2);
+    std::vector<float> out(std::size_t(2 * 7 * cfg.vocab_size)), one(std::size_t(2 * cfg.vocab_size));
+    m.prefill(ws, st, ids, 2, out);
+    const std::int32_t next[2] = {5, 6};
+    m.step(ws, st, next, one);
+    out.insert(out.end(), one.begin(), one.end());
+    return out;
+  };
+  CHECK(run(ref) == run(dev));
+}
+
 #include "support/count_allocations.hpp"  // counting operator new (this binary only)
 
 TEST_CASE("a decode step allocates nothing", "[model]") {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <mmfree/core/types.hpp>
 
@@ -12,6 +13,7 @@ namespace mmfree_cli {
 /// Options of `mmfree bench`.
 struct BenchOptions {
   std::string shape = "1.3b";       ///< preset_config name: 370m, 1.3b, 2.7b
+  std::string model;                ///< checkpoint directory or packed file instead of `shape`
   std::string backend = "simd";     ///< serial | simd
   std::string packing = "i2";       ///< i8 | i2 | tq1
   std::string simd_path = "best";   ///< SIMD kernels (backend simd)
@@ -27,5 +29,25 @@ struct BenchOptions {
 /// buffer as large as its packed weights, then prefill (pp) and decode (tg) speed; prints a table
 /// or one JSON object.
 void run_cpu_bench(const BenchOptions& o);
+
+/// What `mmfree bench --backend kokkos` measures (cmd_bench.cpp fills it from the shared options).
+struct KokkosBenchOptions {
+  std::string shape = "370m";  ///< preset_config() name, or "" with --model
+  std::string model;           ///< checkpoint directory instead of a random model of `shape`
+  std::string packing = "i2";
+  std::vector<mmfree::index_t> batches{1};  ///< sequences decoded together (each size measured in turn)
+  mmfree::index_t prompt = 512;  ///< prompt tokens per sequence (pp)
+  mmfree::index_t gen = 128;     ///< generated tokens per sequence (tg)
+  mmfree::index_t chunk = 128;   ///< prefill chunk (workspace rows per sequence)
+  int reps = 5;                  ///< repetitions; medians are reported
+  bool json = false;
+  bool explore = false;          ///< also time kernel-choice variants and a per-kernel profile (batch 1)
+};
+
+#if MMFREE_HAS_KOKKOS
+/// bench_kokkos.cpp: decode/prefill speed, device memory and bandwidth on Kokkos' default space
+/// (the model is built once, then each batch size is measured).
+void bench_kokkos(const KokkosBenchOptions& o);
+#endif
 
 }  // namespace mmfree_cli

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -20,11 +21,17 @@ namespace mmfree_cli {
 using mmfree::index_t;
 
 /// Names accepted by --backend / --packing / --act.
+inline const std::vector<std::string> backend_names = {"serial"
 #if MMFREE_HAS_SIMD
-inline const std::vector<std::string> backend_names = {"serial", "simd"};
+                                                        , "simd"
+#endif
+#if MMFREE_HAS_KOKKOS
+                                                        , "kokkos"
+#endif
+};
+#if MMFREE_HAS_SIMD
 inline const std::string default_backend = "simd";  ///< of the commands that run a model for speed
 #else
-inline const std::vector<std::string> backend_names = {"serial"};
 inline const std::string default_backend = "serial";
 #endif
 inline const std::vector<std::string> packing_names = {"i8", "i2", "tq1"};
@@ -35,6 +42,40 @@ template <class B>
 constexpr bool is_simd() {
 #if MMFREE_HAS_SIMD
   return mmfree::is_simd_backend<B>;
+#else
+  return false;
+#endif
+}
+
+#if MMFREE_HAS_KOKKOS
+/// True once start_kokkos() initialised Kokkos (then KokkosRuntime finalises it).
+inline bool& kokkos_started() {
+  static bool started = false;
+  return started;
+}
+/// Initialises Kokkos on first use of --backend kokkos (KOKKOS_* environment variables apply).
+inline void start_kokkos() {
+  if (!Kokkos::is_initialized()) {
+    Kokkos::initialize();
+    kokkos_started() = true;
+  }
+}
+/// Lives in main(): finalises Kokkos after every model and workspace of a command is gone.
+struct KokkosRuntime {
+  KokkosRuntime() = default;
+  KokkosRuntime(const KokkosRuntime&) = delete;
+  KokkosRuntime& operator=(const KokkosRuntime&) = delete;
+  ~KokkosRuntime() {
+    if (kokkos_started() && Kokkos::is_initialized()) Kokkos::finalize();
+  }
+};
+#endif
+
+/// True for backend::Kokkos<> (act::Int8 only).
+template <class B>
+constexpr bool is_kokkos() {
+#if MMFREE_HAS_KOKKOS
+  return std::is_same_v<B, mmfree::backend::Kokkos<>>;
 #else
   return false;
 #endif
@@ -53,21 +94,28 @@ void with_backend_packing(std::string_view backend, std::string_view packing, F&
   if (backend == "serial") return with_packing(backend::Serial{});
 #if MMFREE_HAS_SIMD
   if (backend == "simd") return with_packing(backend::Simd{});
-  throw Error("unknown backend '" + std::string(backend) + "' (serial, simd)");
-#else
-  throw Error("unknown backend '" + std::string(backend) + "' (serial; simd needs a build with mmfree::simd)");
 #endif
+#if MMFREE_HAS_KOKKOS
+  // backend::Kokkos on Kokkos' default execution space (the GPU in a CUDA/HIP build)
+  if (backend == "kokkos") {
+    start_kokkos();
+    return with_packing(backend::Kokkos<>{});
+  }
+#endif
+  std::string known = "serial";
+  for (std::size_t i = 1; i < backend_names.size(); ++i) known += ", " + backend_names[i];
+  throw Error("unknown backend '" + std::string(backend) + "' (this build has: " + known + ")");
 }
 
 /// \brief Calls f(mmfree::Policy<...>{}) for the policy named by three strings.
-/// Only the combinations listed here are compiled into the tool (simd: act::Int8 only).
+/// Only the combinations listed here are compiled into the tool (simd, kokkos: act::Int8 only).
 template <class F>
 void with_policy(std::string_view backend, std::string_view packing, std::string_view act, F&& f) {
   using namespace mmfree;
   with_backend_packing(backend, packing, [&]<class B, class P>(B, P) {
     if (act == "int8") return f(Policy<P, act::Int8, B>{});
     if (act == "fq32") {
-      if constexpr (is_simd<B>())
+      if constexpr (is_simd<B>() || is_kokkos<B>())
         throw Error("backend " + std::string(backend) + " implements --act int8 only (exact integer sums)");
       else
         return f(Policy<P, act::FakeQuant, B>{});
@@ -86,7 +134,7 @@ typename B::context_type make_context(int threads, const std::string& path) {
   } else
 #endif
   {
-    if (threads != 1) throw mmfree::Error("backend serial runs on one thread (--threads 1)");
+    if (threads != 1) throw mmfree::Error("--threads needs --backend simd (the other backends take no thread count)");
     if (path != "best") throw mmfree::Error("--simd-path needs --backend simd");
     return {};
   }

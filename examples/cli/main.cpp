@@ -6,6 +6,9 @@
 #include "common.hpp"
 
 int main(int argc, char** argv) {
+#if MMFREE_HAS_KOKKOS
+  mmfree_cli::KokkosRuntime kokkos_runtime;  // finalises Kokkos (if a command started it) last
+#endif
   CLI::App app{"mmfree: MatMul-free language models on ternary kernels"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::to_string(MMFREE_VERSION_MAJOR) + "." + std::to_string(MMFREE_VERSION_MINOR) +

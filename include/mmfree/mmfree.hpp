@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Umbrella header: the core, every policy, the layers, the model, and the optional pieces whose
 // dependencies are visible (checkpoint loading needs nlohmann/json; backend::Simd needs the
-// mmfree::simd library, which defines MMFREE_HAS_SIMD).
+// mmfree::simd library, which defines MMFREE_HAS_SIMD; backend::Kokkos needs the mmfree::kokkos
+// target, which defines MMFREE_HAS_KOKKOS).
 #pragma once
 
 #include "config.hpp"
@@ -52,6 +53,10 @@
 
 #if MMFREE_HAS_SIMD
 #include "backend/simd/simd.hpp"
+#endif
+
+#if MMFREE_HAS_KOKKOS
+#include "backend/kokkos/kernels.hpp"
 #endif
 
 #if MMFREE_HAS_JSON

@@ -2,6 +2,8 @@
 // Access to the golden data produced by the upstream implementation (../shared/golden).
 #pragma once
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -14,7 +16,12 @@
 
 namespace mmfree_test {
 
-inline std::filesystem::path golden_dir() { return MMFREE_GOLDEN_DIR; }
+/// The golden data folder: $MMFREE_GOLDEN_DIR when set (tests run on another machine), else the
+/// folder CMake found.
+inline std::filesystem::path golden_dir() {
+  if (const char* env = std::getenv("MMFREE_GOLDEN_DIR"); env != nullptr && *env != '\0') return env;
+  return MMFREE_GOLDEN_DIR;
+}
 
 /// A golden tensor as f32 values (any stored float type).
 inline std::vector<float> as_f32(const mmfree::io::TensorInfo& t) {

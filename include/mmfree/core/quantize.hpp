@@ -19,14 +19,20 @@ inline constexpr float bitlinear_norm_eps = 1e-6f;
 
 namespace ref {
 
+/// The tail of rms_inv(): 1 / sqrt(float(sum_sq / n) + eps). Parallel backends reduce the sum
+/// of squares themselves and finish with this, so the float steps are the same operations.
+MMFREE_HOST_DEVICE float rms_inv_from_sum(double sum_sq, index_t n, float eps) {
+  const float var = float(sum_sq / double(n));
+  return 1.0f / ::sqrtf(var + eps);
+}
+
 /// 1 / sqrt(mean(x^2) + eps). The sum of squares is accumulated in double (each square is exact
 /// there), so the f32 result does not depend on summation order in practice: SIMD and GPU
 /// reductions reproduce it.
 MMFREE_HOST_DEVICE float rms_inv(const float* x, index_t n, float eps) {
   double s = 0.0;
   for (index_t k = 0; k < n; ++k) s += double(x[k]) * double(x[k]);
-  const float var = float(s / double(n));
-  return 1.0f / ::sqrtf(var + eps);
+  return rms_inv_from_sum(s, n, eps);
 }
 
 /// y = x * rms_inv(x) * w  (RMSNorm over one row of n values).

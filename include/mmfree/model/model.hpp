@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../backend/kernels.hpp"
+#include "../backend/reference/row_kernels.hpp"
 #include "../core/buffer.hpp"
 #include "../core/concepts.hpp"
 #include "../core/error.hpp"
@@ -19,6 +20,18 @@
 #include "workspace.hpp"
 
 MMFREE_NAMESPACE_BEGIN
+
+namespace detail {
+/// \brief Runs `f` (a sequence of kernel hooks) as one program on the backend context: a context
+/// with run(F) may record, fuse and replay it (backend::Kokkos does); others just call f.
+template <class Ctx, class F>
+void run_program(Ctx& ctx, F&& f) {
+  if constexpr (requires { ctx.run(f); })
+    ctx.run(f);
+  else
+    f();
+}
+}  // namespace detail
 
 /// Which positions prefill() returns logits for.
 enum class Logits {
@@ -49,7 +62,10 @@ class Model {
   using kernels = detail::Kernels<backend_type>;
 
   /// Takes host weights packed with this packing and moves them to the backend's memory
-  /// (host backends adopt the arena without a copy).
+  /// (host backends adopt the arena without a copy). For backends whose memory the host cannot
+  /// read (GPUs), the embedding table stays in host memory: a forward pass needs one row per
+  /// token, which is gathered on the host and uploaded (H floats a token instead of V x H values
+  /// held on the device).
   explicit Model(HostWeights host) : index_(std::move(host.index)) {
     if (index_.packing != packing_type::name())
       throw Error("weights are packed as '" + index_.packing + "' but the model's packing is '" +
@@ -61,11 +77,21 @@ class Model {
       host_arena_ = std::move(host.arena);
       base = host_arena_.base;
     } else {
-      device_arena_ = Buffer<std::uint8_t, memory_space>(index_.arena_bytes);
-      memory_space::copy_from_host(device_arena_.data(), host.arena.base, std::size_t(index_.arena_bytes));
-      base = device_arena_.data();
+      const TensorSlot emb = index_.embeddings;
+      index_t skip = 0;  // leading arena bytes not uploaded (the embedding table, when it comes first)
+      if (emb.offset == 0 && emb.bytes > 0) {
+        host_embeddings_.assign(host.arena.base, host.arena.base + emb.bytes);
+        skip = std::min(index_.arena_bytes, (emb.bytes + 63) / 64 * 64);  // next slot (64-byte aligned)
+      }
+      device_arena_ = Buffer<std::uint8_t, memory_space>(index_.arena_bytes - skip);
+      memory_space::copy_from_host(device_arena_.data(), host.arena.base + skip,
+                                   std::size_t(index_.arena_bytes - skip));
+      weights_ = ModelWeights<packing_type>::bind(rebased(index_, skip), device_arena_.data());
+      if (skip > 0)
+        weights_.embeddings = {host_embeddings_.data(), index_.embedding_dtype, index_.config.vocab_size,
+                               index_.config.hidden_size};
     }
-    weights_ = ModelWeights<packing_type>::bind(index_, base);
+    if (base != nullptr) weights_ = ModelWeights<packing_type>::bind(index_, base);
     const float eps = index_.config.rms_norm_eps;
     for (const auto& lw : weights_.layers) blocks_.emplace_back(lw, eps);
     norm_ = RMSNorm<Pol>(weights_.final_norm, index_.config.hidden_size, eps);
@@ -78,6 +104,12 @@ class Model {
   const std::vector<block_type>& blocks() const { return blocks_; }
   const RMSNorm<Pol>& final_norm() const { return norm_; }
   const BitLinear<Pol>& lm_head() const { return lm_head_; }
+  /// True when the embedding table is kept in host memory (device backends, see the constructor).
+  bool host_embeddings() const { return !host_embeddings_.empty(); }
+  /// Bytes of weights held in the backend's memory (the host arena for host backends).
+  index_t backend_weight_bytes() const {
+    return memory_space::host_accessible ? index_.arena_bytes : device_arena_.size();
+  }
 
   /// A workspace sized for this model.
   Workspace<Pol> make_workspace(WorkspaceOptions opt = {}, context_type ctx = {}) const {
@@ -109,15 +141,21 @@ class Model {
       std::int32_t* staged = ws.host_ids();
       for (index_t b = 0; b < batch; ++b)
         for (index_t t = 0; t < Tc; ++t) staged[b * Tc + t] = ids[std::size_t(b * T + t0 + t)];
-      run_chunk(ws, state, batch, Tc);
+      upload_ids(ws, batch * Tc);
+      const index_t R = batch * Tc;
+      detail::run_program(ws.context(), [&] {
+        run_chunk(ws, state, batch, Tc);
+        if (mode == Logits::all)
+          head(ws, ws.hidden(R), R);
+        else if (t0 + Tc == T)
+          head_last(ws, batch, Tc);
+      });
       if (mode == Logits::all) {
-        const index_t R = batch * Tc;
-        head(ws, ws.hidden(R), R);
         for (index_t b = 0; b < batch; ++b)
           memory_space::copy_to_host(logits.data() + (b * T + t0) * V, ws.logits(R).row(b * Tc),
                                      std::size_t(Tc * V) * sizeof(float));
       } else if (t0 + Tc == T) {
-        last_logits(ws, batch, Tc, logits);
+        memory_space::copy_to_host(logits.data(), ws.logits(batch).data, std::size_t(batch * V) * sizeof(float));
       }
     }
   }
@@ -132,8 +170,13 @@ class Model {
                   std::to_string(batch * index_.config.vocab_size));
     std::int32_t* staged = ws.host_ids();
     for (index_t b = 0; b < batch; ++b) staged[b] = ids[std::size_t(b)];
-    run_chunk(ws, state, batch, 1);
-    last_logits(ws, batch, 1, logits);
+    upload_ids(ws, batch);
+    detail::run_program(ws.context(), [&] {
+      run_chunk(ws, state, batch, 1);
+      head_last(ws, batch, 1);
+    });
+    memory_space::copy_to_host(logits.data(), ws.logits(batch).data,
+                               std::size_t(batch * index_.config.vocab_size) * sizeof(float));
   }
 
  private:
@@ -151,13 +194,25 @@ class Model {
                     " is out of range [0, " + std::to_string(V) + ")");
   }
 
-  /// Embeds the staged ids of `batch` x `Tc` tokens and runs every block; hidden states in ws.hidden().
+  /// Moves the inputs of `rows` staged token ids to the backend (outside any program, so a
+  /// replayed program finds them in the same place): the ids, or the gathered embedding rows.
+  void upload_ids(Workspace<Pol>& ws, index_t rows) const {
+    if (host_embeddings()) {
+      const index_t H = index_.config.hidden_size;
+      float* staged = ws.host_rows();
+      for (index_t r = 0; r < rows; ++r) ref::embed_row(weights_.embeddings, ws.host_ids()[r], staged + r * H);
+      memory_space::copy_from_host(ws.hidden(rows).data, staged, std::size_t(rows * H) * sizeof(float));
+    } else {
+      memory_space::copy_from_host(ws.ids(), ws.host_ids(), std::size_t(rows) * sizeof(std::int32_t));
+    }
+  }
+
+  /// Embeds the uploaded ids of `batch` x `Tc` tokens and runs every block; hidden states in ws.hidden().
   void run_chunk(Workspace<Pol>& ws, State<Pol>& state, index_t batch, index_t Tc) const {
     const index_t R = batch * Tc;
-    memory_space::copy_from_host(ws.ids(), ws.host_ids(), std::size_t(R) * sizeof(std::int32_t));
     context_type& ctx = ws.context();
     auto h = ws.hidden(R);
-    kernels::embed(ctx, weights_.embeddings, ws.ids(), h);
+    if (!host_embeddings()) kernels::embed(ctx, weights_.embeddings, ws.ids(), h);
     const auto scratch = ws.block_scratch(R);
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
       auto st = state.layer(index_t(l)).rows_slice(0, batch);
@@ -172,16 +227,28 @@ class Model {
     lm_head_.forward(ws.context(), a, ws.logits(rows), ws.act_scratch());
   }
 
-  /// Logits of the last of Tc positions of each sequence, copied to host `out` [batch, V].
-  void last_logits(Workspace<Pol>& ws, index_t batch, index_t Tc, std::span<float> out) const {
-    const index_t H = index_.config.hidden_size, V = index_.config.vocab_size;
+  /// Logits of the last of Tc positions of each sequence, into ws.logits() [batch, V].
+  void head_last(Workspace<Pol>& ws, index_t batch, index_t Tc) const {
+    const index_t H = index_.config.hidden_size;
     const auto h = ws.hidden(batch * Tc);
     head(ws, ConstMatrixView<float>(h.row(Tc - 1), batch, H, Tc * H), batch);
-    memory_space::copy_to_host(out.data(), ws.logits(batch).data, std::size_t(batch * V) * sizeof(float));
+  }
+
+  /// The index with every slot moved `skip` bytes down (the arena without its first bytes).
+  static WeightIndex rebased(WeightIndex idx, index_t skip) {
+    auto mv = [skip](TensorSlot& t) { t.offset = t.offset >= skip ? t.offset - skip : 0; };
+    auto mvt = [&](TernarySlot& t) { mv(t.codes), mv(t.norm); };
+    mv(idx.embeddings), mv(idx.lower_bounds), mv(idx.final_norm), mvt(idx.lm_head);
+    for (auto& l : idx.layers) {
+      mv(l.attn_norm), mv(l.g_norm), mv(l.mlp_norm);
+      for (TernarySlot* t : {&l.i_proj, &l.f_proj, &l.g_proj, &l.o_proj, &l.gate_proj, &l.down_proj}) mvt(*t);
+    }
+    return idx;
   }
 
   WeightIndex index_;
   WeightArena host_arena_;
+  std::vector<std::uint8_t> host_embeddings_;
   Buffer<std::uint8_t, memory_space> device_arena_;
   ModelWeights<packing_type> weights_;
   std::vector<block_type> blocks_;

@@ -58,6 +58,8 @@ class Workspace {
     sums_ = buffer<std::int32_t>(3 * R);
     ids_ = buffer<std::int32_t>(R);
     host_ids_.assign(std::size_t(R), 0);
+    // Device backends keep the embedding table on the host: rows are gathered here, then uploaded.
+    if constexpr (!memory_space::host_accessible) host_rows_.assign(std::size_t(R * H), 0.0f);
   }
 
   context_type& context() { return ctx_; }
@@ -82,6 +84,8 @@ class Workspace {
   std::int32_t* ids() const { return ids_.data(); }
   /// Host staging area for token ids (max_rows() entries), filled before copying to ids().
   std::int32_t* host_ids() { return host_ids_.data(); }
+  /// Host staging area for embedding rows (max_rows() x H floats; empty for host-memory backends).
+  float* host_rows() { return host_rows_.data(); }
 
  private:
   WorkspaceOptions opt_;
@@ -92,6 +96,7 @@ class Workspace {
   buffer<float> scales_;
   buffer<std::int32_t> sums_, ids_;
   std::vector<std::int32_t> host_ids_;
+  std::vector<float> host_rows_;
 };
 
 MMFREE_NAMESPACE_END

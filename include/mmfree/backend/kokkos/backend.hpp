@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: MIT
+// backend::Kokkos<ExecutionSpace>: mmfree on any Kokkos execution space (CUDA, HIP, OpenMP,
+// Serial...). The memory space wraps the execution space's; the context records the hooks a
+// forward pass calls, fuses them and replays repeated passes (decode steps) as one graph.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../../core/buffer.hpp"
+#include "../../core/error.hpp"
+#include "compat.hpp"
+#include "program.hpp"
+#include "row_kernels.hpp"
+
+MMFREE_NAMESPACE_BEGIN
+namespace kk {
+
+/// \brief Memory of execution space Ex, in the shape Buffer, State, Workspace and Model expect.
+///
+/// Also counts the bytes mmfree holds there (current and peak), for benchmarks.
+template <class Ex>
+struct MemorySpace {
+  using kokkos_space = typename Ex::memory_space;
+  static constexpr bool host_accessible =
+      ::Kokkos::SpaceAccessibility<::Kokkos::HostSpace, kokkos_space>::accessible;
+  static std::string_view name() { return kokkos_space::name(); }
+
+  static void* allocate(std::size_t bytes) {
+    if (bytes == 0) return nullptr;
+    void* p = nullptr;
+    try {
+      p = ::Kokkos::kokkos_malloc<kokkos_space>("mmfree", bytes);
+    } catch (const std::exception& e) {
+      throw Error("out of " + std::string(name()) + " memory allocating " + std::to_string(bytes) +
+                  " bytes: " + e.what());
+    }
+    if (p == nullptr) throw Error("out of " + std::string(name()) + " memory allocating " + std::to_string(bytes) + " bytes");
+    // kernels load 16-byte vectors from arena offsets that are multiples of 64
+    check(reinterpret_cast<std::uintptr_t>(p) % 64 == 0, "Kokkos returned memory that is not 64-byte aligned");
+    auto& s = stats();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.sizes[p] = bytes;
+    s.current += bytes;
+    s.peak = std::max(s.peak, s.current);
+    return p;
+  }
+  static void deallocate(void* p) noexcept {
+    if (p == nullptr) return;
+    {
+      auto& s = stats();
+      std::lock_guard<std::mutex> lock(s.mutex);
+      auto it = s.sizes.find(p);
+      if (it != s.sizes.end()) {
+        s.current -= it->second;
+        s.sizes.erase(it);
+      }
+    }
+    ::Kokkos::kokkos_free<kokkos_space>(p);
+  }
+  static void copy_from_host(void* dst, const void* src, std::size_t bytes) {
+    if (bytes == 0) return;
+    ::Kokkos::deep_copy(device_bytes(dst, bytes), host_bytes(src, bytes));
+  }
+  static void copy_to_host(void* dst, const void* src, std::size_t bytes) {
+    if (bytes == 0) return;
+    ::Kokkos::deep_copy(host_bytes_out(dst, bytes), const_device_bytes(src, bytes));
+  }
+  static void fill_zero(void* dst, std::size_t bytes) {
+    if (bytes == 0) return;
+    ::Kokkos::deep_copy(device_bytes(dst, bytes), std::uint8_t(0));
+  }
+
+  /// Bytes mmfree holds in this space now, and the most it held since the last reset_peak().
+  static std::size_t bytes_in_use() {
+    std::lock_guard<std::mutex> lock(stats().mutex);
+    return stats().current;
+  }
+  static std::size_t peak_bytes() {
+    std::lock_guard<std::mutex> lock(stats().mutex);
+    return stats().peak;
+  }
+  static void reset_peak() {
+    std::lock_guard<std::mutex> lock(stats().mutex);
+    stats().peak = stats().current;
+  }
+
+ private:
+  template <class T, class S>
+  using unmanaged = ::Kokkos::View<T*, S, ::Kokkos::MemoryTraits<::Kokkos::Unmanaged>>;
+  static unmanaged<std::uint8_t, kokkos_space> device_bytes(void* p, std::size_t n) {
+    return unmanaged<std::uint8_t, kokkos_space>(static_cast<std::uint8_t*>(p), n);
+  }
+  static unmanaged<const std::uint8_t, kokkos_space> const_device_bytes(const void* p, std::size_t n) {
+    return unmanaged<const std::uint8_t, kokkos_space>(static_cast<const std::uint8_t*>(p), n);
+  }
+  static unmanaged<const std::uint8_t, ::Kokkos::HostSpace> host_bytes(const void* p, std::size_t n) {
+    return unmanaged<const std::uint8_t, ::Kokkos::HostSpace>(static_cast<const std::uint8_t*>(p), n);
+  }
+  static unmanaged<std::uint8_t, ::Kokkos::HostSpace> host_bytes_out(void* p, std::size_t n) {
+    return unmanaged<std::uint8_t, ::Kokkos::HostSpace>(static_cast<std::uint8_t*>(p), n);
+  }
+  struct Stats {
+    std::mutex mutex;
+    std::unordered_map<void*, std::size_t> sizes;
+    std::size_t current = 0, peak = 0;
+  };
+  static Stats& stats() {
+    static Stats s;
+    return s;
+  }
+};
+
+/// Wall time per kernel label (Options::profile): every launch fenced, totals and counts.
+struct LaunchProfile {
+  struct Entry {
+    std::string label;
+    double seconds = 0;
+    long count = 0;
+  };
+  std::vector<Entry> entries;
+  void add(const char* label, double s) {
+    for (auto& e : entries)
+      if (e.label == label) {
+        e.seconds += s, ++e.count;
+        return;
+      }
+    entries.push_back({label, s, 1});
+  }
+};
+
+/// \brief Runs launches eagerly on an execution space instance, or appends them to a graph.
+template <class Ex>
+struct Launcher {
+  Ex ex;
+  bool graph = false;
+  GraphNode<Ex> node{};
+  LaunchProfile* profile = nullptr;
+
+  template <class Policy, class F>
+  void operator()(const char* label, const Policy& policy, const F& f) {
+    if (graph) {
+      node = node.then_parallel_for(label, policy, f);
+    } else if (profile != nullptr) {
+      ex.fence();
+      const auto t0 = std::chrono::steady_clock::now();
+      ::Kokkos::parallel_for(label, policy, f);
+      ex.fence();
+      profile->add(label, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      ::Kokkos::parallel_for(label, policy, f);
+    }
+  }
+};
+
+/// \brief Run-time options of the Kokkos backend's context.
+struct Options {
+  PlanOptions plan;     ///< fusion and kernel choice
+  bool graphs = true;   ///< replay a program seen twice in a row as one graph (a CUDA graph on CUDA)
+  bool profile = false; ///< run launch by launch, each fenced and timed (see Context::profile())
+};
+
+/// Counters of what the context did (for tests and benchmarks).
+struct ContextStats {
+  long programs = 0;        ///< run() calls
+  long graph_builds = 0;    ///< graphs created
+  long graph_replays = 0;   ///< programs run by replaying a graph
+  long eager_programs = 0;  ///< programs run launch by launch
+  long eager_hooks = 0;     ///< hooks called outside run(), each run at once
+  int last_launches = 0;    ///< launches in the last program's plan
+};
+
+/// \brief The backend context: execution space instance, program recorder, plan and graph cache,
+/// and the device scratch the fused kernels use. Create one per Workspace (Model does).
+template <class Ex>
+class Context {
+ public:
+  using execution_space = Ex;
+  using memory_space = MemorySpace<Ex>;
+
+  Context() : Context(Ex{}) {}
+  explicit Context(Ex ex, Options opt = {}) : ex_(std::move(ex)), opt_(opt) {}
+  Context(Context&&) noexcept = default;
+  Context& operator=(Context&&) noexcept = default;
+
+  /// The execution space instance kernels run on.
+  const Ex& space() const { return ex_; }
+  const Options& options() const { return opt_; }
+  /// Changes the options; the next program is planned afresh.
+  void set_options(const Options& o) {
+    opt_ = o;
+    forget();
+  }
+  const ContextStats& stats() const { return stats_; }
+  /// Time per kernel label while Options::profile is set.
+  const LaunchProfile& profile() const { return profile_; }
+  void clear_profile() { profile_.entries.clear(); }
+
+  /// \brief Runs `f`, which calls kernel hooks, as one program: the hooks are recorded, planned
+  /// into fused launches and run; a program identical to the previous one is replayed as a graph.
+  ///
+  /// Inside run(), scratch buffers of the workspace hold unspecified values afterwards: only
+  /// what the program leaves in non-scratch outputs (hidden states, recurrent state, logits) is
+  /// defined. Nested calls join the outer program. Asynchronous: copy results out with the
+  /// memory space (which waits for the device).
+  template <class F>
+  void run(F&& f) {
+    if (recording_) {
+      f();
+      return;
+    }
+    recording_ = true;
+    ops_.clear();
+    try {
+      f();
+    } catch (...) {
+      recording_ = false;
+      ops_.clear();
+      throw;
+    }
+    recording_ = false;
+    ++stats_.programs;
+    const bool graphs = opt_.graphs && !opt_.profile;
+    if (graphs && graph_ && ops_ == graph_ops_) {
+      graph_->submit();
+      ++stats_.graph_replays;
+      return;
+    }
+    const bool repeat = !prev_ops_.empty() && ops_ == prev_ops_;
+    if (!repeat) {
+      plan(ops_, plan_);
+      prev_ops_ = ops_;
+    }
+    stats_.last_launches = int(plan_.size());
+    if (graphs && repeat) {
+      graph_.reset();
+      graph_ = ::Kokkos::Experimental::create_graph(ex_, [&](const auto& root) {
+        Launcher<Ex> L{ex_, true, root};
+        for (const Launch& l : plan_) dispatch(L, l);
+      });
+      graph_ops_ = ops_;
+      ++stats_.graph_builds;
+      graph_->submit();
+      ++stats_.graph_replays;
+    } else {
+      Launcher<Ex> L{ex_, false, {}, opt_.profile ? &profile_ : nullptr};
+      for (const Launch& l : plan_) dispatch(L, l);
+      ++stats_.eager_programs;
+    }
+  }
+
+  /// Called by the hooks: records the op inside run(), else runs it at once (unfused).
+  void submit(const Op& op) {
+    if (recording_) {
+      ops_.push_back(op);
+      return;
+    }
+    ++stats_.eager_hooks;
+    one_op_.assign(1, op);
+    plan(one_op_, one_plan_, /*fuse=*/false);
+    Launcher<Ex> L{ex_, false, {}};
+    for (const Launch& l : one_plan_) dispatch(L, l);
+  }
+
+  /// Waits for everything this context launched.
+  void fence() const { ex_.fence(); }
+
+ private:
+  /// Drops the cached plan and graph (options changed or scratch moved).
+  void forget() {
+    graph_.reset();
+    graph_ops_.clear();
+    prev_ops_.clear();
+    plan_.clear();
+  }
+
+  template <class T>
+  void grow(Buffer<T, memory_space>& b, index_t n) {
+    if (b.size() >= n) return;
+    b = Buffer<T, memory_space>(n);
+    forget_pointers_ = true;
+  }
+
+  /// Turns recorded ops into launches (fusing when allowed) and sizes the scratch they use.
+  void plan(const std::vector<Op>& ops, std::vector<Launch>& out, bool fuse = true) {
+    const PlanOptions& po = opt_.plan;
+    fuse = fuse && po.fuse;
+    out.clear();
+    const index_t concurrency = index_t(ex_.concurrency());
+    constexpr int W = SpaceTraits<Ex>::groups;
+    constexpr bool gpu = SpaceTraits<Ex>::gpu;
+    const index_t multiprocessors = gpu ? std::max<index_t>(1, concurrency / 2048) : concurrency;
+#if defined(KOKKOS_ENABLE_CUDA)
+    constexpr bool gpu_has_mma = std::is_same_v<Ex, ::Kokkos::Cuda>;  // mma.sync: sm_80+ (mmfree builds for sm_90)
+#else
+    constexpr bool gpu_has_mma = false;
+#endif
+    ScratchNeeds need;
+    bool pending_copy = false;  // the previous gemv staged a recurrent state to copy
+    Mat pending_dst;
+    auto flush_copy = [&](Stage* into) {
+      if (!pending_copy) return;
+      if (into != nullptr) {
+        into->copy_src = Mat{};
+        into->copy_src.rows = pending_dst.rows, into->copy_src.cols = pending_dst.cols;
+        into->copy_src.stride = pending_dst.cols;  // pointer set once scratch is allocated
+        into->copy_dst = pending_dst;
+      } else {
+        Launch c;
+        c.kind = Launch::copy;
+        c.s.copy_dst = pending_dst;
+        c.s.copy_src.rows = pending_dst.rows, c.s.copy_src.cols = pending_dst.cols;
+        c.s.copy_src.stride = pending_dst.cols;
+        out.push_back(c);
+      }
+      pending_copy = false;
+    };
+    for (std::size_t i = 0; i < ops.size();) {
+      Stage st;
+      const std::size_t used = fuse ? match_stage(ops, i, st) : 0;
+      if (used == 0 && ops[i].kind == OpKind::bitlinear) {
+        // a lone BitLinear: a stage without prologue (never fused with neighbours)
+        st = Stage{};
+        st.nbl = 1;
+        st.bl[0] = ops[i].t;
+        st.y[0] = ops[i].c;
+        st.x = ops[i].a;
+        st.ops = ops[i].ops;
+        st.R = ops[i].a.rows;
+        st.K = ops[i].t.cols;
+      } else if (used == 0) {
+        check(ops[i].a.rows * std::max(ops[i].a.cols, ops[i].c.cols) < (index_t(1) << 31) &&
+                  ops[i].c.rows * ops[i].c.cols < (index_t(1) << 31),
+              "backend::Kokkos: a kernel over 2^31 elements");
+        flush_copy(nullptr);
+        Launch l;
+        l.kind = Launch::op;
+        l.o = ops[i];
+        if (ops[i].kind == OpKind::scan) need.xbuf = std::max(need.xbuf, ops[i].batch * ops[i].T * ops[i].a.cols);
+        out.push_back(l);
+        ++i;
+        continue;
+      }
+      const bool gemv = st.R == 1 && po.gemv && gemv_scratch_bytes(st) <= std::size_t(po.gemv_smem_bytes);
+      // a staged state must be copied before a launch that stages again
+      if (pending_copy && (gemv && st.pro == Prologue::scan_gated)) flush_copy(nullptr);
+      if (pending_copy && (st.state.overlaps(pending_dst))) flush_copy(nullptr);
+      Launch l;
+      l.s = st;
+      if (gemv) {
+        // rows per SIMD group: enough for about one wave of teams (each team recomputes the
+        // prologue, so fewer, fuller teams)
+        index_t total = 0;
+        for (int b = 0; b < st.nbl; ++b) total += st.bl[b].rows;
+        // (two 256-thread teams of ~128 registers fit a multiprocessor)
+        const index_t target = po.gemv_teams > 0 ? po.gemv_teams : gpu ? 2 * multiprocessors : concurrency;
+        index_t rpg = std::max<index_t>(1, (total + target * W - 1) / (target * W));
+        if (po.gemv_rows_per_group > 0) rpg = po.gemv_rows_per_group;
+        l.s.rows_per_team = int(rpg * W);
+        for (int b = 0; b < st.nbl; ++b)
+          l.s.teams[b] = int((st.bl[b].rows + l.s.rows_per_team - 1) / l.s.rows_per_team);
+        l.kind = Launch::gemv;
+        flush_copy(&l.s);
+        if (st.pro == Prologue::scan_gated) {
+          need.staged = std::max(need.staged, st.R * st.K);
+          pending_copy = true;
+          pending_dst = st.state;
+          pending_dst.rows = st.R;
+        }
+        out.push_back(l);
+      } else {
+        index_t kp = 0;
+        for (int b = 0; b < st.nbl; ++b) kp = std::max(kp, st.bl[b].kp);
+        need.codes = std::max(need.codes, index_t(st.nbl) * st.R * kp);
+        need.scales = std::max(need.scales, index_t(st.nbl) * st.R);
+        need.xbuf = std::max(need.xbuf, st.R * st.K);
+        l.kind = Launch::prep;
+        flush_copy(&l.s);
+        out.push_back(l);
+        l.kind = Launch::gemm;
+        l.s.copy_src = l.s.copy_dst = Mat{};
+        l.s.mma = po.tensor_cores && gpu_has_mma;
+        if (po.gemm_tile >= 0) {
+          l.s.tile = std::min(po.gemm_tile, 2);
+        } else if (st.R <= po.small_tile_rows) {
+          l.s.tile = 2;
+        } else {  // the 64 x 128 tile unless it leaves multiprocessors idle
+          index_t teams = 0;
+          for (int b = 0; b < st.nbl; ++b) teams += ((st.R + 63) / 64) * ((st.bl[b].rows + 127) / 128);
+          l.s.tile = teams >= 2 * multiprocessors ? 0 : 1;
+        }
+        out.push_back(l);
+      }
+      i += used == 0 ? 1 : used;
+    }
+    flush_copy(nullptr);
+    // scratch, then the pointers into it
+    forget_pointers_ = false;
+    grow(codes_, need.codes);
+    grow(scales_, need.scales);
+    grow(xbuf_, need.xbuf);
+    grow(staged_, need.staged);
+    if (forget_pointers_) {  // a cached graph or plan may point at freed scratch
+      graph_.reset();
+      graph_ops_.clear();
+      if (&out != &plan_) {
+        prev_ops_.clear();
+        plan_.clear();
+      }
+    }
+    for (Launch& l : out) {
+      l.s.codes = codes_.data();
+      l.s.scales = scales_.data();
+      l.s.xbuf = xbuf_.data();
+      l.s.staged_state = staged_.data();
+      if (l.s.copy_dst.p != nullptr) l.s.copy_src.p = staged_.data();
+    }
+  }
+
+  void dispatch(Launcher<Ex>& L, const Launch& l) {
+    const auto* tops = static_cast<const TernaryOps<Ex>*>(l.s.ops);
+    switch (l.kind) {
+      case Launch::op: launch_op(L, l.o, l.s.xbuf); break;
+      case Launch::gemv: tops->gemv(L, l.s); break;
+      case Launch::gemm: tops->gemm(L, l.s); break;
+      case Launch::prep:
+        if (l.s.R > 0)
+          L("mmfree::BitLinear::prepare", team_policy(L.ex, int(l.s.R)), PrepFunctor<Ex>{l.s});
+        break;
+      case Launch::copy: {
+        const Mat& d = l.s.copy_dst;
+        if (d.rows * d.cols > 0)
+          L("mmfree::MLGRU::state", ::Kokkos::RangePolicy<Ex>(L.ex, 0, d.rows * d.cols),
+            CopyFunctor{l.s.copy_src, d});
+        break;
+      }
+    }
+  }
+
+  /// Teams of the row kernels, with scratch for their reductions.
+  static ::Kokkos::TeamPolicy<Ex> team_policy(const Ex& ex, int league) {
+    return ::Kokkos::TeamPolicy<Ex>(ex, league, team_threads<Ex>)
+        .set_scratch_size(0, ::Kokkos::PerTeam(TeamReducer<Ex>::scratch_bytes));
+  }
+
+  /// An unfused hook; `scratch` is the plan's f32 scratch (the scan's gates).
+  void launch_op(Launcher<Ex>& L, const Op& o, float* scratch) {
+    using Range = ::Kokkos::RangePolicy<Ex>;
+    switch (o.kind) {
+      case OpKind::embed:
+        if (o.c.rows * o.c.cols > 0)
+          L("mmfree::embed", Range(L.ex, 0, o.c.rows * o.c.cols), EmbedFunctor{o.c, o.table.data, o.table.dtype, o.ids});
+        break;
+      case OpKind::rmsnorm:
+        if (o.a.rows > 0) L("mmfree::RMSNorm", team_policy(L.ex, int(o.a.rows)), RMSNormFunctor<Ex>{o.a, o.c, o.w, o.eps});
+        break;
+      case OpKind::add:
+        if (o.a.rows * o.a.cols > 0) L("mmfree::add", Range(L.ex, 0, o.a.rows * o.a.cols), AddFunctor{o.a, o.b});
+        break;
+      case OpKind::scan:
+        // the gates of every step in parallel (f' into scratch, c over i), then the sequential
+        // fmaf chain per (sequence, channel)
+        if (o.batch * o.T * o.a.cols > 0) {
+          const index_t H = o.a.cols, R = o.batch * o.T;
+          L("mmfree::MLGRU::gates", Range(L.ex, 0, R * H), ScanGatesFunctor{o.a, o.b, o.w, scratch});
+          L("mmfree::MLGRU::scan", Range(L.ex, 0, o.batch * H),
+            ScanChainFunctor{o.a, Mat(MatrixView<float>(scratch, R, H)), o.c, o.T});
+        }
+        break;
+      case OpKind::gated_norm:
+        if (o.a.rows > 0)
+          L("mmfree::MLGRU::gated_norm", team_policy(L.ex, int(o.a.rows)),
+            GatedNormFunctor<Ex>{o.a, o.b, o.c, o.w, o.eps});
+        break;
+      case OpKind::glu:
+        if (o.c.rows * o.c.cols > 0) L("mmfree::GLU", Range(L.ex, 0, o.c.rows * o.c.cols), GluFunctor{o.a, o.c});
+        break;
+      case OpKind::bitlinear: break;  // always planned as a stage
+    }
+  }
+
+  Ex ex_;
+  Options opt_;
+  ContextStats stats_;
+  LaunchProfile profile_;
+  bool recording_ = false;
+  bool forget_pointers_ = false;
+  std::vector<Op> ops_, prev_ops_, graph_ops_, one_op_;
+  std::vector<Launch> plan_, one_plan_;
+  std::optional<Graph<Ex>> graph_;
+  Buffer<std::int8_t, memory_space> codes_;
+  Buffer<float, memory_space> scales_, xbuf_, staged_;
+};
+
+}  // namespace kk
+
+namespace backend {
+
+/// \brief mmfree on a Kokkos execution space (default: Kokkos' default space).
+///
+/// Weights, states and scratch live in ExecutionSpace's memory space; kernels are Kokkos
+/// parallel_for launches (kernels.hpp); a decode step is one graph replay after the first two.
+/// Kokkos must be initialised before any object of this backend is created and finalised after
+/// the last is destroyed. Implements act::Int8 with packings I8, I2 and TQ1.
+template <class ExecutionSpace = ::Kokkos::DefaultExecutionSpace>
+struct Kokkos {
+  using execution_space = ExecutionSpace;
+  static constexpr std::string_view name() { return "kokkos"; }
+  using memory_space = kk::MemorySpace<ExecutionSpace>;
+  using context_type = kk::Context<ExecutionSpace>;
+};
+
+}  // namespace backend
+MMFREE_NAMESPACE_END

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+// Everything that differs between the Kokkos versions mmfree supports (3.4 as Debian ships it in
+// Trilinos 13.2, and current 4.x/5.x) and between execution spaces, in one place. The rest of
+// backend/kokkos/ uses only the API those versions share: TeamPolicy with level-0 scratch,
+// TeamThreadRange reductions, kokkos_malloc, deep_copy of unmanaged Views, and
+// Kokkos::Experimental graphs (create_graph / then_parallel_for / submit).
+#pragma once
+
+#include <Kokkos_Core.hpp>
+#include <Kokkos_Graph.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "../../macros.hpp"
+
+#if !defined(KOKKOS_VERSION) || KOKKOS_VERSION < 30400
+#error "mmfree's Kokkos backend needs Kokkos 3.4 or later"
+#endif
+
+MMFREE_NAMESPACE_BEGIN
+namespace kk {
+
+/// Type-erased graph node: every then_parallel_for() result converts to it, so a chain of any
+/// length can be built in a loop.
+template <class Ex>
+using GraphNode = ::Kokkos::Experimental::GraphNodeRef<Ex>;
+template <class Ex>
+using Graph = ::Kokkos::Experimental::Graph<Ex>;
+
+/// \brief How kernels map onto an execution space.
+///
+/// `group` lanes cooperate on one weight row (they must be one hardware SIMD group, reduced with
+/// shuffles); `groups` such groups make a team. Host spaces use teams of one thread (Serial and
+/// OpenMP both accept that) and get their parallelism from the league.
+template <class Ex>
+struct SpaceTraits {
+  static constexpr bool gpu = false;
+  static constexpr int group = 1;
+  static constexpr int groups = 1;
+};
+#if defined(KOKKOS_ENABLE_CUDA)
+template <>
+struct SpaceTraits<::Kokkos::Cuda> {
+  static constexpr bool gpu = true;
+  static constexpr int group = 32;  // one warp a weight row
+  static constexpr int groups = 8;  // 256 threads a team
+};
+#endif
+#if defined(KOKKOS_ENABLE_HIP)
+#if KOKKOS_VERSION >= 40000
+using HipSpace = ::Kokkos::HIP;
+#else
+using HipSpace = ::Kokkos::Experimental::HIP;
+#endif
+template <>
+struct SpaceTraits<HipSpace> {
+  static constexpr bool gpu = true;
+  static constexpr int group = 32;  // width-32 shuffles work on wave32 and wave64
+  static constexpr int groups = 8;
+};
+#endif
+
+/// Threads a team of space Ex has in mmfree's kernels.
+template <class Ex>
+inline constexpr int team_threads = SpaceTraits<Ex>::group * SpaceTraits<Ex>::groups;
+
+/// \brief Sum of `v` over the `G` lanes of a SIMD group (G a power of two, lanes consecutive).
+///
+/// On host spaces G is 1; the device branches are the only ones that run with G > 1.
+template <int G>
+KOKKOS_INLINE_FUNCTION std::int32_t group_sum(std::int32_t v) {
+  if constexpr (G > 1) {
+#if defined(__CUDA_ARCH__)
+    for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o, G);
+#elif defined(__HIP_DEVICE_COMPILE__)
+    for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor(v, o, G);
+#endif
+  }
+  return v;
+}
+
+/// \brief Reduction of `v` over the `G` lanes of a SIMD group with a commutative op; every lane
+/// gets the same bits (a butterfly: each step combines two equal-valued halves).
+template <int G, class T, class Op>
+KOKKOS_INLINE_FUNCTION T group_reduce(T v, [[maybe_unused]] Op op) {
+  if constexpr (G > 1) {
+#if defined(__CUDA_ARCH__)
+    for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o, G));
+#elif defined(__HIP_DEVICE_COMPILE__)
+    for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor(v, o, G));
+#endif
+  }
+  return v;
+}
+
+/// \brief Team-wide reduction with one barrier, in a fixed order (deterministic, and the same
+/// result in every thread): lanes by butterfly, then the groups' results in group order.
+///
+/// `slots` is team scratch for `Groups` values of T; calls must alternate between two slot
+/// arrays (the barrier of the next call protects the slots of this one).
+template <int G, int Groups, class Member, class T, class Op>
+KOKKOS_INLINE_FUNCTION T team_reduce([[maybe_unused]] const Member& m, T v, [[maybe_unused]] T* slots, Op op) {
+  v = group_reduce<G>(v, op);
+  if constexpr (Groups == 1) {
+    return v;
+  } else {
+    const int r = m.team_rank();
+    if (r % G == 0) slots[r / G] = v;
+    m.team_barrier();
+    T out = slots[0];
+    for (int g = 1; g < Groups; ++g) out = op(out, slots[g]);
+    return out;
+  }
+}
+struct SumOp {
+  template <class T>
+  KOKKOS_INLINE_FUNCTION T operator()(T a, T b) const { return a + b; }
+};
+/// max for absolute values (never NaN-propagating: like the oracle's `a > m ? a : m`)
+struct MaxOp {
+  KOKKOS_INLINE_FUNCTION float operator()(float a, float b) const { return b > a ? b : a; }
+};
+
+/// \brief c + the dot product of four signed bytes of `a` and `b` (exact, int32).
+///
+/// __dp4a on CUDA, the sdot4 instruction on AMD GPUs that have it, four multiply-adds elsewhere:
+/// all give the same integer.
+KOKKOS_INLINE_FUNCTION std::int32_t dot4(std::uint32_t a, std::uint32_t b, std::int32_t c) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 610
+  return __dp4a(int(a), int(b), c);
+#elif defined(__HIP_DEVICE_COMPILE__) && defined(__gfx906__)
+  return __builtin_amdgcn_sdot4(int(a), int(b), c, false);
+#else
+  for (int i = 0; i < 4; ++i) c += int(std::int8_t(a >> (8 * i))) * int(std::int8_t(b >> (8 * i)));
+  return c;
+#endif
+}
+
+/// Bytewise b - 1 for bytes in [0, 2] (offset ternary codes -> signed -1/0/+1), no borrow between bytes.
+KOKKOS_INLINE_FUNCTION std::uint32_t minus_one_bytes(std::uint32_t w) {
+  return ((w | 0x80808080u) - 0x01010101u) ^ 0x80808080u;
+}
+
+/// Hint: bring the 128-byte line at p into the L1 cache (GPUs; nothing elsewhere).
+KOKKOS_INLINE_FUNCTION void prefetch_line([[maybe_unused]] const void* p) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#endif
+}
+
+/// Level-0 (fast, per-team) scratch of a team, 16-byte aligned, as a byte pointer.
+template <class Member>
+KOKKOS_INLINE_FUNCTION unsigned char* team_scratch(const Member& m, std::size_t bytes) {
+  return static_cast<unsigned char*>(m.team_shmem().get_shmem_aligned(bytes, 16));
+}
+
+/// 16 bytes, loaded and stored as one vector access.
+struct alignas(16) U4 {
+  std::uint32_t x, y, z, w;
+};
+
+/// Loads of packed data at addresses with the stated alignment: one vector access on GPUs; on
+/// the host memcpy (no type punning, which the host compiler may assume away).
+KOKKOS_INLINE_FUNCTION U4 load16(const void* p) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return *static_cast<const U4*>(p);
+#else
+  U4 v;
+  std::memcpy(&v, p, 16);
+  return v;
+#endif
+}
+KOKKOS_INLINE_FUNCTION void store16(void* p, const U4& v) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  *static_cast<U4*>(p) = v;
+#else
+  std::memcpy(p, &v, 16);
+#endif
+}
+KOKKOS_INLINE_FUNCTION std::uint32_t load4(const void* p) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return *static_cast<const std::uint32_t*>(p);
+#else
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+#endif
+}
+
+}  // namespace kk
+MMFREE_NAMESPACE_END

@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: MIT
+// The ternary products of the Kokkos backend, on the CPU packings as they are (no repacking):
+//
+// * Decoder<P>: a packed 32-bit word of a 32-byte block yields `words` code words of four int8
+//   codes each; code word s of block word w holds the codes of weights 32*s + 4*w .. +3 of the
+//   block. For I2 that is (word >> 2s) & 0x03030303: two instructions per four weights.
+// * GemvFunctor (decode, one activation row): every team recomputes the stage prologue (norm,
+//   recurrence step, GLU...) and quantises the row into level-0 scratch, then each SIMD group
+//   (a warp on CUDA) computes whole weight rows with 16-byte loads and int8 dot products (dp4a),
+//   reduced with shuffles. No intermediate goes through device memory.
+// * GemmFunctor / GemmMmaFunctor (prefill and batched decode): tiles of activation codes
+//   (written by PrepFunctor) and weights decoded to signed int8 in scratch; int32 sums from
+//   dp4a-style dot products, or from int8 tensor cores (mma.sync m16n8k32) on CUDA.
+// Integer sums are exact, so the result equals backend::Serial's bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "../../core/concepts.hpp"
+#include "../../core/quantize.hpp"
+#include "../../packing/i2.hpp"
+#include "../../packing/i8.hpp"
+#include "../../packing/tq1.hpp"
+#include "compat.hpp"
+#include "program.hpp"
+#include "row_kernels.hpp"
+
+MMFREE_NAMESPACE_BEGIN
+namespace kk {
+
+/// \brief Register decoding of one packing (see the file comment). Unsupported packings stop
+/// compilation here.
+template <class P>
+struct Decoder {
+  static_assert(dependent_false<P>,
+                "mmfree: backend::Kokkos has no decoder for this packing (it supports packing::I8, packing::I2 "
+                "and packing::TQ1)");
+};
+
+template <>
+struct Decoder<packing::I2> {
+  static constexpr int words = 4;       ///< code words per packed word
+  static constexpr bool offset = true;  ///< codes are t + 1 (sums need - sum(q))
+  KOKKOS_INLINE_FUNCTION static std::uint32_t code(std::uint32_t w, int s) { return (w >> (2 * s)) & 0x03030303u; }
+};
+
+template <>
+struct Decoder<packing::TQ1> {
+  static constexpr int words = 5;
+  static constexpr bool offset = true;
+  KOKKOS_INLINE_FUNCTION static std::uint32_t code(std::uint32_t w, int s) {
+    const unsigned p = packing::TQ1::pow3(s);
+    std::uint32_t out = 0;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned m = (((w >> (8 * i)) & 0xffu) * p) & 0xffu;  // digit s at the top of the byte
+      out |= ((m * 3u) >> 8) << (8 * i);
+    }
+    return out;
+  }
+};
+
+template <>
+struct Decoder<packing::I8> {
+  static constexpr int words = 1;
+  static constexpr bool offset = false;
+  KOKKOS_INLINE_FUNCTION static std::uint32_t code(std::uint32_t w, int) { return w; }
+};
+
+/// \brief Position of activation code k in the GEMV's scratch layout: plane s of block b holds
+/// codes b*block_k + 32*s + j (j < 32) contiguously, so a lane that holds packed bytes
+/// [16c, 16c+16) of a row reads the matching codes of plane s as one 16-byte vector at 16c.
+template <class P>
+KOKKOS_INLINE_FUNCTION index_t gemv_code_pos(index_t k, index_t nblk) {
+  const index_t b = k / P::block_k, rem = k % P::block_k;
+  return (rem / 32) * nblk * 32 + b * 32 + rem % 32;
+}
+
+/// \brief The GEMV prologue with the row in registers: thread t holds elements t + T e (e < NR)
+/// of the stage input; every float step is the oracle's (same expressions, same order), the
+/// norm weights come from L1 (prefetched at kernel start). Codes go to q in the plane layout.
+/// Returns s_a; `qsum` gets sum(q). Needs K <= NR * team_size.
+template <class Ex, class P, int NR>
+KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st,
+                                                const float* wb, int kp, int nblk, std::int8_t* q,
+                                                std::int32_t& qsum, float* state_out) {
+  const int T = m.team_size(), t0 = m.team_rank(), K = int(st.K);
+  float xv[NR];
+  const float* x = st.x.p;  // row 0
+  switch (st.pro) {
+    case Prologue::none:
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        xv[e] = k < K ? x[k] : 0.0f;
+      }
+      break;
+    case Prologue::rmsnorm:
+    case Prologue::gated:
+    case Prologue::scan_gated: {
+      double s = 0.0;
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        xv[e] = k < K ? x[k] : 0.0f;
+        s += double(xv[e]) * double(xv[e]);
+      }
+      const float r = ref::rms_inv_from_sum(red.sum(m, s), K, st.eps1);
+      const float* w1 = st.w1;
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        if (k >= K) break;
+        if (st.pro == Prologue::rmsnorm) {
+          xv[e] = xv[e] * r * w1[k];
+        } else {
+          float sn;
+          if (st.pro == Prologue::gated) {
+            sn = st.si.p[k];
+          } else {
+            sn = mlgru_step(st.si.p[k], st.sf.p[k], st.state.p[k], st.lb, k);
+            if (state_out) state_out[k] = sn;
+          }
+          xv[e] = (xv[e] * r * w1[k]) * math::silu(sn);
+        }
+      }
+      break;
+    }
+    case Prologue::glu:
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        xv[e] = k < K ? math::silu(x[k]) * x[K + k] : 0.0f;
+      }
+      break;
+  }
+  // ref::norm_quantize_row on the register row
+  double s2 = 0.0;
+  for (int e = 0; e < NR; ++e) s2 += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
+  const float r2 = ref::rms_inv_from_sum(red.sum(m, s2), K, bitlinear_norm_eps);
+  float amax = 0.0f;
+  for (int e = 0; e < NR; ++e) {
+    const int k = t0 + T * e;
+    if (k >= K) break;
+    const float y = xv[e] * r2 * wb[k];
+    const float a = y < 0.0f ? -y : y;
+    amax = a > amax ? a : amax;
+  }
+  const float sa = ref::act_scale_from_absmax(red.max(m, amax));
+  std::int32_t total = 0;
+  const int plane = nblk * 32;
+  auto put = [&](int k, std::int8_t v) {
+    const int b = k / int(P::block_k), rem = k - b * int(P::block_k);
+    q[(rem >> 5) * plane + b * 32 + (rem & 31)] = v;
+    total += v;
+  };
+  for (int e = 0; e < NR; ++e) {  // constant register indices (no local memory)
+    const int k = t0 + T * e;
+    if (k >= kp) break;
+    put(k, k < K ? ref::quantize_value(xv[e] * r2 * wb[k], sa) : std::int8_t(0));
+  }
+  for (int k = t0 + T * NR; k < kp; k += T) put(k, 0);  // padding past NR * T
+  qsum = red.sum(m, total);  // (its barrier also publishes q)
+  return sa;
+}
+
+/// \brief Decode: y[n] (+)= dequant(sum_k q[k] * t[n][k]) for one activation row, prologue fused.
+///
+/// Each SIMD group computes `rows_per_team / groups` consecutive weight rows, RPG at a time with
+/// independent loads in flight; the first chunks are loaded before the prologue, so the memory
+/// latency overlaps the norm and quantisation that every team recomputes.
+template <class Ex, class P, int NR>
+struct GemvFunctor {
+  using D = Decoder<P>;
+  static constexpr int G = SpaceTraits<Ex>::group;
+  static constexpr int W = SpaceTraits<Ex>::groups;
+  static constexpr int RPG = 4;  ///< rows a group computes together
+  Stage st;
+
+  KOKKOS_INLINE_FUNCTION static std::size_t scratch_bytes(const Stage& st) {
+    return gemv_scratch_bytes(st) + TeamReducer<Ex>::scratch_bytes;
+  }
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
+    int b = 0;
+    index_t t = m.league_rank();
+    while (b + 1 < st.nbl && t >= st.teams[b]) t -= st.teams[b++];
+    const Ternary& w = st.bl[b];
+    const index_t per_group = st.rows_per_team / W;
+    const int lane = m.team_rank() % G, grp = m.team_rank() / G;
+    const index_t g0 = t * st.rows_per_team + grp * per_group;  // this group's rows: [g0, g1)
+    const index_t g1 = g0 + per_group < w.rows ? g0 + per_group : w.rows;
+    const index_t nchunks = w.row_bytes / 16;
+
+    // issue the loads of this lane's first chunk of the first rows now
+    U4 pre[RPG];
+    for (int j = 0; j < RPG; ++j) {
+      pre[j] = U4{0, 0, 0, 0};
+      if (g0 + j < g1 && lane < nchunks) pre[j] = load16(w.codes + (g0 + j) * w.row_bytes + 16 * lane);
+    }
+
+    team_prefetch_stage<Ex>(m, st, 0, w.norm);
+    team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
+    unsigned char* scratch = team_scratch(m, scratch_bytes(st));
+    TeamReducer<Ex> red(scratch + gemv_scratch_bytes(st));
+    float* xin = reinterpret_cast<float*>(scratch);
+    std::int8_t* q = reinterpret_cast<std::int8_t*>(scratch + gemv_codes_offset(st));
+
+    // prologue (recomputed by every team: cheaper than a launch and a trip through memory)
+    float* state_out = st.pro == Prologue::scan_gated && m.league_rank() == 0 ? st.staged_state : nullptr;
+    const index_t nblk = w.row_bytes / 32;
+    std::int32_t qsum = 0;
+    float sa;
+    if constexpr (NR > 0) {
+      (void)xin;
+      sa = gemv_prologue_regs<Ex, P, NR>(m, red, st, w.norm, int(w.kp), int(nblk), q, qsum, state_out);
+    } else {  // long rows: through scratch
+      const float* row = team_stage_row<Ex>(m, red, st, 0, xin, state_out);
+      sa = team_norm_quantize<Ex>(m, red, row, w.norm, st.K, w.kp, q, &qsum,
+                                  [nblk](index_t k) { return gemv_code_pos<P>(k, nblk); });
+    }
+
+    const index_t plane = nblk * 2;  // 16-byte units per code plane
+    float* yb = st.y[b].p;
+    for (index_t nb = g0; nb < g1; nb += RPG) {  // uniform over the group
+      std::int32_t acc[RPG];
+      for (int j = 0; j < RPG; ++j) acc[j] = 0;
+      const int live = g1 - nb < RPG ? int(g1 - nb) : RPG;  // uniform over the group
+      for (index_t c = lane; c < nchunks; c += G) {
+        U4 v[RPG];
+        const bool first = nb == g0 && c == lane;
+        for (int j = 0; j < RPG; ++j) {
+          if (first) {
+            v[j] = pre[j];
+          } else {
+            v[j] = U4{0, 0, 0, 0};
+            if (nb + j < g1) v[j] = load16(w.codes + (nb + j) * w.row_bytes + 16 * c);
+          }
+        }
+        for (int s = 0; s < D::words; ++s) {
+          const U4 a = load16(q + 16 * (s * plane + c));
+          for (int j = 0; j < RPG; ++j) {
+            if (j >= live) break;
+            std::int32_t x = acc[j];
+            x = dot4(D::code(v[j].x, s), a.x, x);
+            x = dot4(D::code(v[j].y, s), a.y, x);
+            x = dot4(D::code(v[j].z, s), a.z, x);
+            x = dot4(D::code(v[j].w, s), a.w, x);
+            acc[j] = x;
+          }
+        }
+      }
+      for (int j = 0; j < RPG; ++j) {
+        if (nb + j >= g1) break;  // uniform over the group
+        const std::int32_t total = group_sum<G>(acc[j]);
+        if (lane == 0) {
+          const float v = ref::dequantize(D::offset ? total - qsum : total, sa, w.w_scale);
+          float* o = yb + nb + j;
+          *o = st.residual ? *o + v : v;
+        }
+      }
+    }
+  }
+};
+
+/// \brief Weight and activation tiles of the GEMMs for one K step: A = TM rows x KS codes,
+/// B = TN weight rows decoded to signed codes, each row KSW words apart in team scratch.
+template <class P>
+struct GemmTiles {
+  using D = Decoder<P>;
+  static constexpr int BPK = P::block_k >= 128 ? 1 : int(128 / P::block_k);  ///< packing blocks a K step
+  static constexpr int KS = BPK * int(P::block_k);                          ///< weights a K step
+  static constexpr int KSW = KS / 4 + 4;  ///< row stride in words (16-byte pad: conflict-free reads)
+
+  template <int TM, int TN, class Member>
+  KOKKOS_INLINE_FUNCTION static void load(const Member& m, std::uint32_t* As, std::uint32_t* Bs, const std::int8_t* A,
+                                          index_t R, index_t m0, const Ternary& w, index_t n0, index_t kb0) {
+    const int rank = m.team_rank(), T = m.team_size();
+    const index_t nblk = w.row_bytes / 32, kp = w.kp;
+    // activation codes: TM rows x KS bytes, 16 bytes at a time (zeros past R or the row's end)
+    constexpr int apieces = TM * (KS / 16);
+    for (int p = rank; p < apieces; p += T) {
+      const int r = p / (KS / 16), c16 = p % (KS / 16);
+      const index_t mm = m0 + r, kbyte = kb0 * P::block_k + index_t(c16) * 16;
+      U4 v{0, 0, 0, 0};
+      if (mm < R && kbyte < kp) v = load16(A + mm * kp + kbyte);
+      store16(As + r * KSW + c16 * 4, v);
+    }
+    // weights: TN rows x BPK blocks x 8 words, decoded to signed codes at their k positions
+    constexpr int bwords = TN * BPK * 8;
+    for (int p = rank; p < bwords; p += T) {
+      const int r = p / (BPK * 8), kb = (p / 8) % BPK, wi = p % 8;
+      const index_t nn = n0 + r, blk = kb0 + kb;
+      const bool valid = nn < w.rows && blk < nblk;
+      const std::uint32_t word = valid ? load4(w.codes + nn * w.row_bytes + blk * 32 + wi * 4) : 0u;
+      for (int s = 0; s < D::words; ++s) {
+        std::uint32_t cw = D::code(word, s);
+        if (D::offset) cw = minus_one_bytes(cw);
+        Bs[r * KSW + (kb * int(P::block_k) + 32 * s + 4 * wi) / 4] = valid ? cw : 0u;
+      }
+    }
+  }
+};
+
+/// Tile shapes of the dp4a GEMM: TMt x TNt threads, each with an MR x NR tile of sums.
+template <int TMt_, int TNt_, int MR_, int NR_>
+struct GemmTile {
+  static constexpr int TMt = TMt_, TNt = TNt_, MR = MR_, NR = NR_;
+  static constexpr int TM = TMt * MR, TN = TNt * NR, threads = TMt * TNt;
+};
+/// Tile of size class `C` (0 large, 1 medium, 2 small) on space Ex. Host spaces: one thread a team.
+template <class Ex, int C>
+struct GemmTileFor {
+  using type = GemmTile<1, 1, 4, 4>;
+};
+template <class Ex>
+  requires(SpaceTraits<Ex>::gpu)
+struct GemmTileFor<Ex, 0> {
+  using type = GemmTile<16, 16, 4, 8>;  // 64 x 128
+};
+template <class Ex>
+  requires(SpaceTraits<Ex>::gpu)
+struct GemmTileFor<Ex, 1> {
+  using type = GemmTile<16, 16, 2, 4>;  // 32 x 64: more teams for small grids
+};
+template <class Ex>
+  requires(SpaceTraits<Ex>::gpu)
+struct GemmTileFor<Ex, 2> {
+  using type = GemmTile<8, 32, 2, 2>;  // 16 x 64: batched decode
+};
+
+/// Which BitLinear of the stage and which tile a team of a GEMM computes.
+KOKKOS_INLINE_FUNCTION void gemm_team_tile(const Stage& st, int tiles_m, const int* tiles_n, index_t league_rank, int TM,
+                                           int TN, int& b, index_t& m0, index_t& n0) {
+  b = 0;
+  index_t t = league_rank;
+  while (b + 1 < st.nbl && t >= index_t(tiles_m) * tiles_n[b]) t -= index_t(tiles_m) * tiles_n[b++];
+  m0 = (t % tiles_m) * TM;  // m fastest: neighbouring teams share the weight tile
+  n0 = (t / tiles_m) * TN;
+}
+
+/// \brief Y[m][n] (+)= dequant(sum_k A[m][k] * t[n][k]) over tiles with dp4a; A = PrepFunctor's codes.
+template <class Ex, class P, class Tile>
+struct GemmFunctor {
+  using Tl = GemmTiles<P>;
+  static constexpr int TM = Tile::TM, TN = Tile::TN, KSW = Tl::KSW, KS = Tl::KS;
+  static constexpr std::size_t scratch_bytes = std::size_t(TM + TN) * KSW * 4;
+  Stage st;
+  int tiles_m = 0;
+  int tiles_n[3] = {0, 0, 0};
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
+    team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
+    int b;
+    index_t m0, n0;
+    gemm_team_tile(st, tiles_m, tiles_n, m.league_rank(), TM, TN, b, m0, n0);
+    const Ternary& w = st.bl[b];
+    const index_t nblk = w.row_bytes / 32, R = st.R, N = w.rows;
+    const std::int8_t* A = st.codes + index_t(b) * R * w.kp;
+    std::uint32_t* As = reinterpret_cast<std::uint32_t*>(team_scratch(m, scratch_bytes));
+    std::uint32_t* Bs = As + TM * KSW;
+    const int rank = m.team_rank();
+    const int tm = rank / Tile::TNt, tn = rank % Tile::TNt;
+    std::int32_t acc[Tile::MR][Tile::NR];
+    for (int i = 0; i < Tile::MR; ++i)
+      for (int j = 0; j < Tile::NR; ++j) acc[i][j] = 0;
+
+    for (index_t kb0 = 0; kb0 < nblk; kb0 += Tl::BPK) {
+      Tl::template load<TM, TN>(m, As, Bs, A, R, m0, w, n0, kb0);
+      m.team_barrier();
+      for (int kw = 0; kw < KS / 4; kw += 4) {
+        U4 a[Tile::MR], bv[Tile::NR];
+        for (int i = 0; i < Tile::MR; ++i) a[i] = load16(As + (tm + Tile::TMt * i) * KSW + kw);
+        for (int j = 0; j < Tile::NR; ++j) bv[j] = load16(Bs + (tn + Tile::TNt * j) * KSW + kw);
+        for (int i = 0; i < Tile::MR; ++i)
+          for (int j = 0; j < Tile::NR; ++j) {
+            std::int32_t s = acc[i][j];
+            s = dot4(a[i].x, bv[j].x, s);
+            s = dot4(a[i].y, bv[j].y, s);
+            s = dot4(a[i].z, bv[j].z, s);
+            s = dot4(a[i].w, bv[j].w, s);
+            acc[i][j] = s;
+          }
+      }
+      m.team_barrier();
+    }
+    const Mat y = st.y[b];
+    for (int i = 0; i < Tile::MR; ++i) {
+      const index_t mm = m0 + tm + Tile::TMt * i;
+      if (mm >= R) continue;
+      const float sa = st.scales[index_t(b) * R + mm];
+      for (int j = 0; j < Tile::NR; ++j) {
+        const index_t nn = n0 + tn + Tile::TNt * j;
+        if (nn >= N) continue;
+        const float v = ref::dequantize(acc[i][j], sa, w.w_scale);
+        float* o = y.p + mm * y.stride + nn;
+        *o = st.residual ? *o + v : v;
+      }
+    }
+  }
+};
+
+/// One int8 tensor-core product D += A(16x32, row) * B(32x8, col) (sm_80 and later; the host
+/// pass never runs it).
+KOKKOS_INLINE_FUNCTION void mma_16832(std::int32_t (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                      std::uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  (void)d, (void)a, (void)b0, (void)b1;
+#endif
+}
+
+/// Warp layout of the tensor-core GEMM: WM x WN warps, each MT x NT products of 16 x 8.
+template <int WM_, int WN_, int MT_, int NT_>
+struct MmaTile {
+  static constexpr int WM = WM_, WN = WN_, MT = MT_, NT = NT_;
+  static constexpr int TM = WM * 16 * MT, TN = WN * 8 * NT, threads = 32 * WM * WN;
+};
+template <int C>
+struct MmaTileFor;
+template <>
+struct MmaTileFor<0> {
+  using type = MmaTile<2, 4, 2, 4>;  // 64 x 128
+};
+template <>
+struct MmaTileFor<1> {
+  using type = MmaTile<2, 4, 1, 2>;  // 32 x 64
+};
+template <>
+struct MmaTileFor<2> {
+  using type = MmaTile<1, 8, 1, 2>;  // 16 x 128
+};
+
+/// \brief The GEMM on int8 tensor cores (CUDA, sm_80+): same tiles as GemmFunctor, exact int32 sums.
+///
+/// Fragments (PTX ISA, m16n8k32 .s8): lane = 4 g + t; a0 = A[g][4t..], a1 = A[g+8][4t..],
+/// a2 = A[g][16+4t..], a3 = A[g+8][16+4t..]; b0 = B[4t..][g], b1 = B[16+4t..][g] (B[k][n] = the
+/// code of weight row n at k); c0, c1 = C[g][2t, 2t+1], c2, c3 = C[g+8][2t, 2t+1].
+template <class Ex, class P, class Tile>
+struct GemmMmaFunctor {
+  using Tl = GemmTiles<P>;
+  static constexpr int TM = Tile::TM, TN = Tile::TN, KSW = Tl::KSW, KS = Tl::KS;
+  static constexpr std::size_t scratch_bytes = std::size_t(TM + TN) * KSW * 4;
+  Stage st;
+  int tiles_m = 0;
+  int tiles_n[3] = {0, 0, 0};
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
+    team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
+    int b;
+    index_t m0, n0;
+    gemm_team_tile(st, tiles_m, tiles_n, m.league_rank(), TM, TN, b, m0, n0);
+    const Ternary& w = st.bl[b];
+    const index_t nblk = w.row_bytes / 32, R = st.R, N = w.rows;
+    const std::int8_t* A = st.codes + index_t(b) * R * w.kp;
+    std::uint32_t* As = reinterpret_cast<std::uint32_t*>(team_scratch(m, scratch_bytes));
+    std::uint32_t* Bs = As + TM * KSW;
+    const int warp = m.team_rank() / 32, lane = m.team_rank() % 32, g = lane / 4, t4 = lane % 4;
+    const int wm = warp / Tile::WN, wn = warp % Tile::WN;
+    std::int32_t acc[Tile::MT][Tile::NT][4];
+    for (int i = 0; i < Tile::MT; ++i)
+      for (int j = 0; j < Tile::NT; ++j)
+        for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
+
+    for (index_t kb0 = 0; kb0 < nblk; kb0 += Tl::BPK) {
+      Tl::template load<TM, TN>(m, As, Bs, A, R, m0, w, n0, kb0);
+      m.team_barrier();
+      for (int kw = 0; kw < KS / 4; kw += 8) {  // 32 codes a product
+        std::uint32_t a[Tile::MT][4], bf[Tile::NT][2];
+        for (int i = 0; i < Tile::MT; ++i) {
+          const std::uint32_t* r0 = As + (wm * 16 * Tile::MT + 16 * i + g) * KSW + kw + t4;
+          a[i][0] = r0[0];
+          a[i][1] = r0[8 * KSW];
+          a[i][2] = r0[4];
+          a[i][3] = r0[8 * KSW + 4];
+        }
+        for (int j = 0; j < Tile::NT; ++j) {
+          const std::uint32_t* c0 = Bs + (wn * 8 * Tile::NT + 8 * j + g) * KSW + kw + t4;
+          bf[j][0] = c0[0];
+          bf[j][1] = c0[4];
+        }
+        for (int i = 0; i < Tile::MT; ++i)
+          for (int j = 0; j < Tile::NT; ++j) mma_16832(acc[i][j], a[i], bf[j][0], bf[j][1]);
+      }
+      m.team_barrier();
+    }
+    const Mat y = st.y[b];
+    for (int i = 0; i < Tile::MT; ++i)
+      for (int e = 0; e < 4; ++e) {
+        const index_t mm = m0 + wm * 16 * Tile::MT + 16 * i + g + (e >= 2 ? 8 : 0);
+        if (mm >= R) continue;
+        const float sa = st.scales[index_t(b) * R + mm];
+        for (int j = 0; j < Tile::NT; ++j) {
+          const index_t nn = n0 + wn * 8 * Tile::NT + 8 * j + 2 * t4 + (e & 1);
+          if (nn >= N) continue;
+          const float v = ref::dequantize(acc[i][j][e], sa, w.w_scale);
+          float* o = y.p + mm * y.stride + nn;
+          *o = st.residual ? *o + v : v;
+        }
+      }
+  }
+};
+
+/// Kernel names as Kokkos Tools show them: mmfree::BitLinear<i2,int8>[gemv] / [gemm] / [mma].
+template <class P>
+const char* ternary_label(int kind) {
+  static const std::string names[3] = {"mmfree::BitLinear<" + std::string(P::name()) + ",int8>[gemm]",
+                                       "mmfree::BitLinear<" + std::string(P::name()) + ",int8>[gemv]",
+                                       "mmfree::BitLinear<" + std::string(P::name()) + ",int8>[mma]"};
+  return names[kind].c_str();
+}
+
+// (No Kokkos::LaunchBounds on these policies: Kokkos 4.6 cannot put a kernel with launch bounds
+// into a CUDA graph, an ambiguous overload in its global-memory launcher.)
+
+template <class Ex, class P, int NR>
+void launch_gemv_nr(Launcher<Ex>& L, const Stage& st) {
+  using F = GemvFunctor<Ex, P, NR>;
+  const int league = st.teams[0] + st.teams[1] + st.teams[2];
+  if (league == 0) return;
+  const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, league, team_threads<Ex>)
+                       .set_scratch_size(0, ::Kokkos::PerTeam(F::scratch_bytes(st)));
+  L(ternary_label<P>(1), pol, F{st});
+}
+
+/// The GEMV with the prologue's row in registers where it fits (12 or 28 values a thread), in
+/// scratch otherwise; separate kernels, so short rows do not pay long rows' registers.
+template <class Ex, class P>
+void launch_gemv(Launcher<Ex>& L, const Stage& st) {
+  constexpr index_t T = team_threads<Ex>;
+  if (st.K <= 12 * T)
+    launch_gemv_nr<Ex, P, 12>(L, st);
+  else if (st.K <= 28 * T)
+    launch_gemv_nr<Ex, P, 28>(L, st);
+  else
+    launch_gemv_nr<Ex, P, 0>(L, st);
+}
+
+template <class Ex, class F, int Threads>
+void launch_tiled(Launcher<Ex>& L, const char* label, F f) {
+  f.tiles_m = int((f.st.R + F::TM - 1) / F::TM);
+  index_t league = 0;
+  for (int b = 0; b < f.st.nbl; ++b) {
+    f.tiles_n[b] = int((f.st.bl[b].rows + F::TN - 1) / F::TN);
+    league += index_t(f.tiles_m) * f.tiles_n[b];
+  }
+  if (league == 0) return;
+  const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, int(league), Threads)
+                       .set_scratch_size(0, ::Kokkos::PerTeam(F::scratch_bytes));
+  L(label, pol, f);
+}
+
+/// GEMM with tile size class C (0 large, 1 medium, 2 small): tensor cores when the stage asks
+/// for them and the space is CUDA, dp4a-style dot products otherwise.
+template <class Ex, class P, int C>
+void launch_gemm_class(Launcher<Ex>& L, const Stage& st) {
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same_v<Ex, ::Kokkos::Cuda>) {
+    if (st.mma) {
+      using Tile = typename MmaTileFor<C>::type;
+      using F = GemmMmaFunctor<Ex, P, Tile>;
+      launch_tiled<Ex, F, Tile::threads>(L, ternary_label<P>(2), F{st});
+      return;
+    }
+  }
+#endif
+  using Tile = typename GemmTileFor<Ex, C>::type;
+  using F = GemmFunctor<Ex, P, Tile>;
+  launch_tiled<Ex, F, Tile::threads>(L, ternary_label<P>(0), F{st});
+}
+
+template <class Ex, class P>
+void launch_gemm(Launcher<Ex>& L, const Stage& st) {
+  if (st.tile == 0)
+    launch_gemm_class<Ex, P, 0>(L, st);
+  else if (st.tile == 1)
+    launch_gemm_class<Ex, P, 1>(L, st);
+  else
+    launch_gemm_class<Ex, P, 2>(L, st);
+}
+
+/// The launchers of packing P on space Ex (one static table per instantiation).
+template <class Ex, class P>
+const TernaryOps<Ex>* ternary_ops() {
+  (void)sizeof(Decoder<P>);  // unsupported packings fail here, naming the supported ones
+  static const TernaryOps<Ex> ops{ternary_label<P>(1), ternary_label<P>(0), &launch_gemv<Ex, P>, &launch_gemm<Ex, P>};
+  return &ops;
+}
+
+}  // namespace kk
+MMFREE_NAMESPACE_END
