@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <cctype>
 #include <fstream>
+#include <set>
 
 #include <sys/wait.h>
 #include <string>
@@ -216,6 +218,47 @@ TEST_CASE("mmfree generate without -m uses the built-in model or says it is miss
     CHECK(r.output.find("built-in model is missing") != std::string::npos);
   }
 }
+
+#ifdef MMFREE_BIBLE
+// The built-in model must write King-James-like English: at least 90% of the words of
+// `generate -p "And God said" -n 80` occur in the King James text, for several seeds.
+TEST_CASE("the built-in model writes King James English", "[cli][text]") {
+  REQUIRE(fs::exists(fs::path(MMFREE_MODELS_DIR) / "kjv" / "model.mmfree"));
+  auto words_of = [](const std::string& text) {
+    std::vector<std::string> words;
+    std::string w;
+    for (const char ch : text + " ") {
+      const auto c = static_cast<unsigned char>(ch);
+      if (std::isalpha(c) != 0) {
+        w += char(std::tolower(c));
+      } else if (!w.empty()) {
+        words.push_back(w);
+        w.clear();
+      }
+    }
+    return words;
+  };
+  TempDir tmp("kjv-vocab");
+  const fs::path text = tmp.path / "kjv.txt";
+  const std::string cmd = std::string("\"") + MMFREE_BIBLE + "\" -l100000 Gen1:1-Rev22:21 > \"" + text.string() + "\"";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream in(text);
+  const std::string bible((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto all = words_of(bible);
+  REQUIRE(all.size() > 700000);  // the whole book was printed
+  const std::set<std::string> vocabulary(all.begin(), all.end());
+  for (const int seed : {1, 2, 3}) {
+    const auto r = run_cli("generate -p 'And God said' -n 80 --seed " + std::to_string(seed));
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const auto words = words_of(r.output.substr(0, r.output.find("[mmfree]")));  // without the stats line
+    REQUIRE(words.size() >= 40);
+    std::size_t known = 0;
+    for (const auto& w : words) known += vocabulary.count(w);
+    CHECK(double(known) >= 0.9 * double(words.size()));
+  }
+}
+#endif
 
 #if MMFREE_CLI_TRAIN
 #include <mmfree/train.hpp>

@@ -8,6 +8,7 @@
 
 #include <mmfree/mmfree.hpp>
 
+#include "support/files.hpp"
 #include "support/catch.hpp"
 #include "support/compare.hpp"
 #include "support/golden.hpp"
@@ -30,14 +31,6 @@ std::vector<float> logits_of(const fs::path& dir, const std::vector<std::int32_t
   return out;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-void spit(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << s;
-}
 
 /// Expects load_checkpoint(dir) to throw an mmfree::Error whose message contains every `needle`.
 void expect_load_error(const fs::path& dir, std::initializer_list<std::string> needles) {

@@ -8,6 +8,7 @@
 
 #include <mmfree/mmfree.hpp>
 
+#include "support/files.hpp"
 #include "support/catch.hpp"
 #include "support/compare.hpp"
 #include "support/golden.hpp"
@@ -34,14 +35,6 @@ std::vector<float> logits_of(HostWeights w, index_t batch = 2, index_t T = 9) {
   return out;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-void spit(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << s;
-}
 std::uint64_t get_u64(const std::string& s, std::size_t at) {
   std::uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[at + std::size_t(i)]);

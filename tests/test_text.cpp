@@ -17,6 +17,7 @@
 #include <mmfree/text/tokenizer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/files.hpp"
 #include "support/catch.hpp"
 #include "support/golden.hpp"
 #include "support/random_checkpoint.hpp"
@@ -46,14 +47,6 @@ nlohmann::json read_json(const fs::path& p) {
   return nlohmann::json::parse(in);
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-void spit(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << s;
-}
 
 }  // namespace
 
@@ -513,40 +506,7 @@ TEST_CASE("session: text, EOS and stop strings", "[text][session]") {
   }
 }
 
-// Counting allocator for the no-allocation test (replaces the global operator new/delete).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-namespace {
-std::size_t g_allocations = 0;
-bool g_count = false;
-}  // namespace
-void* operator new(std::size_t n) {
-  if (g_count) ++g_allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (g_count) ++g_allocations;
-  const std::size_t al = std::size_t(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  if (g_count) ++g_allocations;
-  return std::malloc(n ? n : 1);
-}
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  if (g_count) ++g_allocations;
-  const std::size_t al = std::size_t(a);
-  return std::aligned_alloc(al, (n + al - 1) / al * al);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "support/count_allocations.hpp"  // counting operator new (this binary only)
 
 TEST_CASE("session: decoding allocates nothing per token (text, stop strings, idle rows)", "[text][session]") {
   const auto& m = text_model();

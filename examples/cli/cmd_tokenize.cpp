@@ -17,16 +17,7 @@ std::vector<std::int32_t> parse_id_list(const std::string& s) {
   std::string tok;
   auto flush = [&] {
     if (tok.empty()) return;
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(tok, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != tok.size()) throw mmfree::Error("--ids: '" + tok + "' is not an integer token id");
-    if (v < INT32_MIN || v > INT32_MAX) throw mmfree::Error("--ids: token id " + tok + " is out of range");
-    ids.push_back(std::int32_t(v));
+    ids.push_back(parse_token_id(tok));
     tok.clear();
   };
   for (char c : s) {

@@ -149,6 +149,20 @@ class ProgressBar {
   int last_ = -1;
 };
 
+/// One token id of --ids: an integer in the int32 range (the model checks it against its vocabulary).
+inline std::int32_t parse_token_id(const std::string& tok) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(tok, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != tok.size()) throw mmfree::Error("--ids: '" + tok + "' is not an integer token id");
+  if (v < INT32_MIN || v > INT32_MAX) throw mmfree::Error("--ids: token id " + tok + " is out of range");
+  return std::int32_t(v);
+}
+
 /// \brief Parses "1,2,3;4,5,6" into row-major ids and the number of rows (all rows equal length).
 inline std::vector<std::int32_t> parse_ids(const std::string& text, index_t& rows) {
   std::vector<std::int32_t> ids;
@@ -166,16 +180,7 @@ inline std::vector<std::int32_t> parse_ids(const std::string& text, index_t& row
       tok.erase(0, tok.find_first_not_of(" \t"));
       tok.erase(tok.find_last_not_of(" \t") + 1);
       if (tok.empty()) throw mmfree::Error("--ids: empty token in row " + std::to_string(rows + 1) + " ('" + row + "')");
-      std::size_t used = 0;
-      long long v = 0;
-      try {
-        v = std::stoll(tok, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != tok.size()) throw mmfree::Error("--ids: '" + tok + "' is not an integer token id");
-      if (v < INT32_MIN || v > INT32_MAX) throw mmfree::Error("--ids: token id " + tok + " is out of range");
-      ids.push_back(std::int32_t(v));
+      ids.push_back(parse_token_id(tok));
       ++n;
       p = q + 1;
     }

@@ -199,14 +199,9 @@ HostWeights pack_checkpoint(const Checkpoint& ck, const ProgressFn& progress = {
   detail::check_float(emb);
   const DType emb_type = emb.dtype == DType::F64 ? DType::F32 : emb.dtype;
 
-  HostWeights hw;
-  hw.index = WeightIndex::plan<P>(cfg, emb_type);
+  std::uint8_t* arena = nullptr;
+  HostWeights hw = HostWeights::allocate(WeightIndex::plan<P>(cfg, emb_type), &arena);
   WeightIndex& idx = hw.index;
-  auto* arena = static_cast<std::uint8_t*>(HostSpace::allocate(std::size_t(idx.arena_bytes)));
-  hw.arena.owner = std::shared_ptr<const void>(arena, [](const void* p) { HostSpace::deallocate(const_cast<void*>(p)); });
-  hw.arena.base = arena;
-  hw.arena.bytes = idx.arena_bytes;
-  HostSpace::fill_zero(arena, std::size_t(idx.arena_bytes));
 
   // embeddings: same type as stored (f64 narrowed to f32)
   detail::check_finite(emb);

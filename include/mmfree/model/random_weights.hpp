@@ -52,14 +52,9 @@ HostWeights random_weights(const ModelConfig& cfg, std::uint64_t seed = 1, DType
   };
   auto uniform = [&] { return float(double(next() >> 11) * (1.0 / 9007199254740992.0)); };  // [0, 1)
 
-  HostWeights hw;
-  hw.index = WeightIndex::plan<P>(cfg, embedding_dtype);
+  std::uint8_t* arena = nullptr;
+  HostWeights hw = HostWeights::allocate(WeightIndex::plan<P>(cfg, embedding_dtype), &arena);
   WeightIndex& idx = hw.index;
-  auto* arena = static_cast<std::uint8_t*>(HostSpace::allocate(std::size_t(idx.arena_bytes)));
-  hw.arena.owner = std::shared_ptr<const void>(arena, [](const void* p) { HostSpace::deallocate(const_cast<void*>(p)); });
-  hw.arena.base = arena;
-  hw.arena.bytes = idx.arena_bytes;
-  HostSpace::fill_zero(arena, std::size_t(idx.arena_bytes));
 
   auto fill_f32 = [&](const TensorSlot& slot, float lo, float hi) {
     float* p = reinterpret_cast<float*>(arena + slot.offset);

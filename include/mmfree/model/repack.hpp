@@ -25,14 +25,9 @@ HostWeights repack(HostWeights src) {
   if (src.index.packing == To::name()) return src;
   return packing::with_packing(src.index.packing, [&]<class From>(From) {
     const WeightIndex& si = src.index;
-    HostWeights out;
-    out.index = WeightIndex::plan<To>(si.config, si.embedding_dtype);
+    std::uint8_t* arena = nullptr;
+    HostWeights out = HostWeights::allocate(WeightIndex::plan<To>(si.config, si.embedding_dtype), &arena);
     WeightIndex& di = out.index;
-    auto* arena = static_cast<std::uint8_t*>(HostSpace::allocate(std::size_t(di.arena_bytes)));
-    out.arena.owner = std::shared_ptr<const void>(arena, [](const void* p) { HostSpace::deallocate(const_cast<void*>(p)); });
-    out.arena.base = arena;
-    out.arena.bytes = di.arena_bytes;
-    HostSpace::fill_zero(arena, std::size_t(di.arena_bytes));
     const std::uint8_t* sb = src.arena.base;
     auto copy = [&](const TensorSlot& d, const TensorSlot& s) {
       check(d.bytes == s.bytes, "repack: tensor sizes differ between packings");
@@ -84,14 +79,9 @@ inline HostWeights convert_embeddings(HostWeights src, DType to) {
   if (src.index.embedding_dtype == to) return src;
   return packing::with_packing(src.index.packing, [&]<class P>(P) {
     const WeightIndex& si = src.index;
-    HostWeights out;
-    out.index = WeightIndex::plan<P>(si.config, to);
+    std::uint8_t* arena = nullptr;
+    HostWeights out = HostWeights::allocate(WeightIndex::plan<P>(si.config, to), &arena);
     WeightIndex& di = out.index;
-    auto* arena = static_cast<std::uint8_t*>(HostSpace::allocate(std::size_t(di.arena_bytes)));
-    out.arena.owner = std::shared_ptr<const void>(arena, [](const void* p) { HostSpace::deallocate(const_cast<void*>(p)); });
-    out.arena.base = arena;
-    out.arena.bytes = di.arena_bytes;
-    HostSpace::fill_zero(arena, std::size_t(di.arena_bytes));
     const std::uint8_t* sb = src.arena.base;
     // every slot but the embeddings keeps its bytes; only offsets move
     auto copy = [&](const TensorSlot& d, const TensorSlot& s) { std::memcpy(arena + d.offset, sb + s.offset, std::size_t(s.bytes)); };

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/buffer.hpp"
 #include "../core/concepts.hpp"
 #include "../core/model_config.hpp"
 #include "../core/numeric.hpp"
@@ -185,6 +186,21 @@ struct WeightArena {
 struct HostWeights {
   WeightIndex index;
   WeightArena arena;
+
+  /// \brief HostWeights with `index` and a new zeroed arena of `index.arena_bytes` bytes, for
+  /// the loaders and converters to fill; `*data` receives the writable arena.
+  static HostWeights allocate(WeightIndex index, std::uint8_t** data) {
+    HostWeights hw;
+    hw.index = std::move(index);
+    const auto bytes = std::size_t(hw.index.arena_bytes);
+    auto* arena = static_cast<std::uint8_t*>(HostSpace::allocate(bytes));
+    hw.arena.owner = std::shared_ptr<const void>(arena, [](const void* p) { HostSpace::deallocate(const_cast<void*>(p)); });
+    hw.arena.base = arena;
+    hw.arena.bytes = hw.index.arena_bytes;
+    HostSpace::fill_zero(arena, bytes);
+    *data = arena;
+    return hw;
+  }
 };
 
 MMFREE_NAMESPACE_END
