@@ -10,6 +10,7 @@ void register_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Prefill/decode speed of a random model of a published shape vs. memory bandwidth");
   auto o = std::make_shared<BenchOptions>();
   cmd->add_option("--shape", o->shape, "Model shape")->check(CLI::IsMember({"370m", "1.3b", "2.7b"}));
+  cmd->add_option("-m,--model", o->model, "Checkpoint directory or packed .mmfree file (instead of --shape)")->excludes("--shape");
   cmd->add_option("--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("--backend", o->backend, "Backend")->check(CLI::IsMember(backend_names));
   cmd->add_option("--packing", o->packing, "Weight packing")->check(CLI::IsMember(packing_names));
