@@ -204,7 +204,10 @@ void bm_peak_maddubs(benchmark::State& st) {
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
           "xmm13", "xmm14", "xmm15", "cc");
   }
-  st.counters["GMAC/s"] = benchmark::Counter(8.0 * 32 * inner / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  // With several threads Google Benchmark sums the counter over threads and also multiplies it by
+  // the iterations of all threads: dividing by the thread count gives the total rate.
+  st.counters["GMAC/s"] = benchmark::Counter(8.0 * 32 * inner / 1e9 / st.threads(),
+                                             benchmark::Counter::kIsIterationInvariantRate);
 }
 #endif
 
@@ -256,6 +259,13 @@ int main(int argc, char** argv) {
     }
 #if defined(__AVX2__) && (defined(__GNUC__) || defined(__clang__))
   benchmark::RegisterBenchmark("PeakInt8MAC/vpmaddubsw/threads:1", bm_peak_maddubs)->Unit(benchmark::kMicrosecond);
+  // every core at once (the counter is the sum over threads, per second of real time): the
+  // compute ceiling of prefill on all cores
+  if (hardware_threads() > 1)
+    benchmark::RegisterBenchmark("PeakInt8MAC/vpmaddubsw", bm_peak_maddubs)
+        ->Threads(hardware_threads())
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
 #endif
   for (const char* m : {"370m", "1.3b", "2.7b"}) {
     const auto c = mmfree::preset_config(m);

@@ -212,6 +212,59 @@ TEST_CASE("mmfree convert: the packed file gives exactly the checkpoint's logits
   CHECK(t.output.find("truncated") != std::string::npos);
 }
 
+/// Packed bytes of every ternary matrix of `c` with packing P (what `mmfree bench` reports).
+template <class P>
+index_t packed_model_bytes(const ModelConfig& c) {
+  const index_t H = c.hidden_size, I = c.intermediate_size;
+  return c.num_layers * (4 * H * packed_row_bytes<P>(H) + 2 * I * packed_row_bytes<P>(H) + H * packed_row_bytes<P>(I)) +
+         c.vocab_size * packed_row_bytes<P>(H);
+}
+
+TEST_CASE("mmfree bench -m runs a checkpoint or a packed file", "[cli][bench]") {
+  TempDir tmp("clibench");
+  const auto dir = golden_dir() / "tiny-a" / "model";
+  const auto cfg = load_checkpoint<packing::I2>(dir).index.config;
+  const auto ck = sh_quote(dir.string()), file = sh_quote((tmp.path / "m.mmfree").string());
+  REQUIRE(run_cli("convert -m " + ck + " -o " + file + " --packing i2").code == 0);
+  struct Case {
+    std::string model, args;
+    index_t bytes;
+  };
+  const std::vector<Case> cases = {
+      {ck, "--backend serial", packed_model_bytes<packing::I2>(cfg)},
+      {file, "", packed_model_bytes<packing::I2>(cfg)},  // default backend (simd where built)
+      {file, "--packing tq1", packed_model_bytes<packing::TQ1>(cfg)},  // repacked from the file's i2
+      {ck, "--packing i8", packed_model_bytes<packing::I8>(cfg)},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_cli("bench -m " + c.model + " " + c.args + " --pp 6 --tg 5 --repeat 1 --json");
+    INFO(c.model << " " << c.args << "\n" << r.output);
+    REQUIRE(r.code == 0);
+    const auto j = nlohmann::json::parse(r.output);
+    CHECK(j["shape"].is_null());
+    CHECK(j["model"] == c.model.substr(1, c.model.size() - 2));  // without the quotes
+    CHECK(j["packed_bytes_per_token"] == c.bytes);
+    CHECK(j["prompt_tokens"] == 6);
+    CHECK(j["decode_tokens"] == 5);
+    for (const char* k : {"prefill_tok_s", "decode_tok_s", "read_bandwidth_gbps", "bandwidth_fraction"}) {
+      INFO(k);
+      CHECK(j[k].get<double>() > 0.0);
+    }
+  }
+  // the text report names the model
+  const auto t = run_cli("bench -m " + ck + " --backend serial --pp 2 --tg 2 --repeat 1");
+  INFO(t.output);
+  CHECK(t.code == 0);
+  CHECK(t.output.find("mmfree bench: model " + dir.string() + " (L=2") != std::string::npos);
+  // either a shape or a model; a missing model is named
+  const auto both = run_cli("bench -m " + ck + " --shape 370m --json");
+  CHECK(both.code != 0);
+  CHECK(both.output.find("excludes") != std::string::npos);
+  const auto none = run_cli("bench -m /nonexistent --json");
+  CHECK(none.code != 0);
+  CHECK(none.output.find("'/nonexistent' does not exist") != std::string::npos);
+}
+
 TEST_CASE("mmfree generate streams text and ends with a stats line", "[cli][text]") {
   TempDir tmp("cligen");
   write_random_checkpoint(tmp.path / "ck", odd_config(3000, 32, 2, 64), DType::BF16);

@@ -174,6 +174,39 @@ TEMPLATE_TEST_CASE("BitLinear on every path equals the oracle (odd shapes, GEMV 
   }
 }
 
+TEST_CASE("I2 with every byte value (code 3 = corrupt data) and extreme activations equals the oracle", "[simd][kernel]") {
+  // The GEMV decodes two of the four bit pairs without shifting them (scaled by 4) and keeps
+  // int16 partial sums: their bounds must hold for code 3 and full-scale activations too.
+  using P = packing::I2;
+  using Ser = Policy<P, act::Int8, backend::Serial>;
+  const index_t N = 13, K = 2000;  // 16 groups of 128 and a tail
+  RandomMatrix<P> mat(N, K, 99);
+  mmfree_test::Rng rng(7);
+  for (auto& b : mat.codes) b = std::uint8_t(rng.next());
+  std::fill_n(mat.codes.begin(), packed_row_bytes<P>(K), std::uint8_t(0xFF));  // row 0: code 3 everywhere
+  std::fill(mat.norm.begin(), mat.norm.end(), 1.0f);  // then x = +-1 quantises to codes +-127
+  const ModelConfig cfg = odd_config(17, K, 1, K);
+  for (int pattern = 0; pattern < 3; ++pattern) {
+    std::vector<float> x(std::size_t(2 * K));
+    for (std::size_t k = 0; k < x.size(); ++k)  // all +1, all -1, alternating: every code is +-127
+      x[k] = pattern == 0 ? 1.0f : pattern == 1 ? -1.0f : (k % 2 ? 1.0f : -1.0f);
+    for (index_t R : {1, 2}) {
+      std::vector<float> want(std::size_t(R * N)), got(want.size());
+      Workspace<Ser> ows(cfg, {.max_batch = R, .max_chunk = 1});
+      BitLinear<Ser>(mat.w).forward(ows.context(), ConstMatrixView<float>(x.data(), R, K),
+                                    MatrixView<float>(want.data(), R, N), ows.act_scratch());
+      for (simd::Path path : simd::supported_paths())
+        for (int threads : thread_counts) {
+          Workspace<SimdPol<P>> ws(cfg, {.max_batch = R, .max_chunk = 1}, context(path, threads));
+          BitLinear<SimdPol<P>>(mat.w).forward(ws.context(), ConstMatrixView<float>(x.data(), R, K),
+                                               MatrixView<float>(got.data(), R, N), ws.act_scratch());
+          INFO(label(path, threads) << " pattern " << pattern << " R=" << R);
+          CHECK(got == want);
+        }
+    }
+  }
+}
+
 TEST_CASE("norms, MLGRU scan, GLU and add equal the oracle on every path, including extreme values", "[simd]") {
   const index_t H = 75, R = 6, T = 3, B = 2;  // R = B * T rows
   mmfree_test::Rng rng(5);

@@ -12,8 +12,8 @@ namespace mmfree_cli {
 
 /// Options of `mmfree bench`.
 struct BenchOptions {
-  std::string shape = "1.3b";       ///< preset_config name: 370m, 1.3b, 2.7b
-  std::string model;                ///< checkpoint directory or packed file instead of `shape`
+  std::string shape = "1.3b";       ///< preset_config name: 370m, 1.3b, 2.7b (random weights)
+  std::string model;                ///< checkpoint directory or packed .mmfree file (instead of shape)
   std::string backend = "simd";     ///< serial | simd
   std::string packing = "i2";       ///< i8 | i2 | tq1
   std::string simd_path = "best";   ///< SIMD kernels (backend simd)
@@ -25,9 +25,9 @@ struct BenchOptions {
   bool json = false;
 };
 
-/// \brief Builds a random-weight model of the shape in memory, measures the read bandwidth of a
-/// buffer as large as its packed weights, then prefill (pp) and decode (tg) speed; prints a table
-/// or one JSON object.
+/// \brief Builds a random-weight model of the shape in memory (or loads `model`), measures the
+/// read bandwidth of a buffer as large as its packed weights, then prefill (pp) and decode (tg)
+/// speed; prints a table or one JSON object.
 void run_cpu_bench(const BenchOptions& o);
 
 /// What `mmfree bench --backend kokkos` measures (cmd_bench.cpp fills it from the shared options).

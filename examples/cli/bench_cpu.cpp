@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,7 @@ index_t packed_bytes(const mmfree::ModelConfig& c) {
 
 /// What one run measured.
 struct Result {
+  mmfree::ModelConfig cfg;
   std::string path;  ///< kernels that ran
   double prefill_tok_s = 0, decode_tok_s = 0, read_gbps = 0;
   double fraction = 0;  ///< median over decode segments of weights GB/s / the bandwidth around it
@@ -103,16 +105,32 @@ class BandwidthProbe {
   volatile std::uint64_t sink_ = 0;
 };
 
+/// The weights to run: random ones of the shape, or the model at o.model packed with P. A packed
+/// file's mapping is copied into an arena of its own: the bench compares the kernels with the
+/// memory, and mapped file pages (page cache, 4 KiB pages) are slower to stream than the arena's.
+template <class P>
+mmfree::HostWeights bench_weights(const BenchOptions& o) {
+  if (o.model.empty()) return mmfree::random_weights<P>(mmfree::preset_config(o.shape), o.seed);
+  mmfree::HostWeights w = load_weights<P>(o.model);
+  std::error_code ec;
+  if (std::filesystem::is_directory(o.model, ec)) return w;  // packed into an arena already
+  std::uint8_t* data = nullptr;
+  mmfree::HostWeights copy = mmfree::HostWeights::allocate(w.index, &data);
+  std::memcpy(data, w.arena.base, std::size_t(w.index.arena_bytes));
+  return copy;
+}
+
 template <class Pol>
 Result bench_policy(const BenchOptions& o) {
   using P = typename Pol::packing;
   using B = typename Pol::backend;
-  const mmfree::ModelConfig cfg = mmfree::preset_config(o.shape);
+  mmfree::Model<Pol> m(bench_weights<P>(o));
+  const mmfree::ModelConfig cfg = m.config();
   const index_t V = cfg.vocab_size;
   Result res;
+  res.cfg = cfg;
   res.packed = packed_bytes<P>(cfg);
 
-  mmfree::Model<Pol> m(mmfree::random_weights<P>(cfg, o.seed));
   const index_t chunk = std::min<index_t>(o.prompt, 512);
   auto ws = m.make_workspace({.max_batch = 1, .max_chunk = chunk, .all_logits = false},
                              make_context<B>(o.threads, o.simd_path));
@@ -175,16 +193,18 @@ Result bench_policy(const BenchOptions& o) {
 }  // namespace
 
 void run_cpu_bench(const BenchOptions& o) {
-  const mmfree::ModelConfig cfg = mmfree::preset_config(o.shape);
   Result r;
   with_backend_packing(o.backend, o.packing, [&]<class B, class P>(B, P) {
     r = bench_policy<mmfree::Policy<P, mmfree::act::Int8, B>>(o);
   });
+  const mmfree::ModelConfig& cfg = r.cfg;
+  const std::string what = o.model.empty() ? "shape " + o.shape : "model " + o.model;
   const double decode_gbps = r.decode_tok_s * double(r.packed) / 1e9;
   const double fraction = r.fraction;
   if (o.json) {
     nlohmann::ordered_json j;
-    j["shape"] = o.shape;
+    j["shape"] = o.model.empty() ? nlohmann::ordered_json(o.shape) : nlohmann::ordered_json();
+    j["model"] = o.model.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(o.model);
     j["backend"] = o.backend;
     j["simd_path"] = r.path.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.path);
     j["packing"] = o.packing;
@@ -203,8 +223,8 @@ void run_cpu_bench(const BenchOptions& o) {
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  std::printf("mmfree bench: shape %s (L=%lld H=%lld I=%lld V=%lld), backend %s%s%s, packing %s, %d thread%s\n",
-              o.shape.c_str(), (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.intermediate_size,
+  std::printf("mmfree bench: %s (L=%lld H=%lld I=%lld V=%lld), backend %s%s%s, packing %s, %d thread%s\n",
+              what.c_str(), (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.intermediate_size,
               (long long)cfg.vocab_size, o.backend.c_str(), r.path.empty() ? "" : " / ", r.path.c_str(),
               o.packing.c_str(), o.threads, o.threads == 1 ? "" : "s");
   std::printf("weights   %.1f MB of packed ternary weights read per decoded token (%.3f G weights)\n", r.packed / 1e6,

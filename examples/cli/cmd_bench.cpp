@@ -13,7 +13,7 @@ void register_bench(CLI::App& app) {
   auto k = std::make_shared<KokkosBenchOptions>();  // what only --backend kokkos reads
   auto batches = std::make_shared<std::string>("1");
   cmd->add_option("--shape", o->shape, "Model shape")->check(CLI::IsMember({"370m", "1.3b", "2.7b"}));
-  cmd->add_option("-m,--model", o->model, "Checkpoint directory or packed .mmfree file (instead of --shape)");
+  cmd->add_option("-m,--model", o->model, "Checkpoint directory or packed .mmfree file (instead of --shape)")->excludes("--shape");
   cmd->add_option("--threads", o->threads, "Threads")->check(CLI::Range(1, 1024));
   cmd->add_option("--backend", o->backend, "Backend")->check(CLI::IsMember(backend_names));
   cmd->add_option("--packing", o->packing, "Weight packing")->check(CLI::IsMember(packing_names));
@@ -31,7 +31,6 @@ void register_bench(CLI::App& app) {
     if (o->backend != "kokkos") {
       if (*batches != "1" || k->explore || k->chunk != KokkosBenchOptions{}.chunk)
         throw mmfree::Error("bench: --batch, --chunk and --explore need --backend kokkos");
-      if (!o->model.empty()) throw mmfree::Error("bench: -m needs --backend kokkos in this build");
       return run_cpu_bench(*o);
     }
 #if MMFREE_HAS_KOKKOS

@@ -62,7 +62,9 @@ struct ThreadPool::Impl {
   // after it has claimed a chunk of this job (the job cannot change while a chunk is unfinished)
   Task task = nullptr;
   void* arg = nullptr;
-  index_t items = 0, chunk = 1, chunks = 0;
+  index_t items = 0, align = 1, chunks = 0;
+  static constexpr index_t max_chunks = 256;
+  index_t bounds[max_chunks + 1] = {};  ///< chunk c is units [bounds[c], bounds[c + 1]) of `align` items
   std::atomic<index_t> chunks_now{0};  ///< `chunks`, for claim() (which may race with a new job)
 
   /// Claims the next chunk of job `e`; false when the job has none left (or is over).
@@ -80,7 +82,7 @@ struct ThreadPool::Impl {
   }
 
   void run_chunk(int t, index_t c) {
-    const index_t b = c * chunk, e = b + chunk < items ? b + chunk : items;
+    const index_t b = bounds[c] * align, e = bounds[c + 1] * align < items ? bounds[c + 1] * align : items;
     const index_t total = chunks;  // read before `done` counts this chunk: the caller may then start a new job
     task(arg, t, b, e);
     if (done.fetch_add(1, std::memory_order_seq_cst) + 1 == total && caller_sleeping.load(std::memory_order_seq_cst))
@@ -131,22 +133,36 @@ void ThreadPool::run(index_t n, index_t align, index_t grain, Task task, void* a
   if (n <= 0) return;
   if (align < 1) align = 1;
   if (grain < 1) grain = 1;
-  // Chunks of at least `grain` items, about 4 per thread (a slow or descheduled thread leaves its
-  // share to the others); borders on multiples of `align`.
+  // Chunks: first one per thread covering 3/4 of the range (each thread streams one long piece:
+  // every chunk start costs a prefetch ramp-up), then guided self-scheduling over the last quarter
+  // (each chunk about 1 / (2 * threads) of what is left, at least `grain` items), so the threads
+  // finish within a small chunk of each other. A slow or descheduled thread leaves the chunks it
+  // has not claimed to the others. Borders are multiples of `align`.
   const index_t units = (n + align - 1) / align;
-  index_t cu = (units + 4 * p.n - 1) / (4 * p.n);
   const index_t grain_units = (grain + align - 1) / align;
-  if (cu < grain_units) cu = grain_units;
-  const index_t chunk = cu * align, chunks = (n + chunk - 1) / chunk;
-  if (p.n == 1 || chunks <= 1) {
+  if (p.n == 1 || units <= grain_units) {
     task(arg, 0, 0, n);
     return;
+  }
+  index_t chunks = 0;
+  {
+    index_t left = units, at = 0;
+    const index_t first = (3 * units) / (4 * p.n);
+    p.bounds[0] = 0;
+    while (left > 0) {
+      index_t s = chunks < p.n ? first : (left + 2 * p.n - 1) / (2 * p.n);
+      if (s < grain_units) s = grain_units;
+      if (s > left || chunks + 1 == Impl::max_chunks) s = left;
+      at += s;
+      left -= s;
+      p.bounds[++chunks] = at;
+    }
   }
   const std::uint64_t e = (p.epoch.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
   p.task = task;
   p.arg = arg;
   p.items = n;
-  p.chunk = chunk;
+  p.align = align;
   p.chunks = chunks;
   p.chunks_now.store(chunks, std::memory_order_release);
   p.done.store(0, std::memory_order_relaxed);

@@ -13,9 +13,10 @@ namespace simd {
 
 /// \brief `threads - 1` worker threads plus the calling thread, each with fixed scratch memory.
 ///
-/// run() cuts [0, n) into contiguous chunks, one per thread, and returns when all are done. Workers
-/// spin briefly between jobs (decode issues a job every few microseconds), then sleep. Not
-/// re-entrant: one run() at a time (a Workspace, and so its pool, belongs to one thread).
+/// run() cuts [0, n) into contiguous chunks (a long one per thread, then shrinking ones), which
+/// threads claim in order, and returns when all are done. Workers spin briefly between jobs
+/// (decode issues a job every few microseconds), then sleep. Not re-entrant: one run() at a time
+/// (a Workspace, and so its pool, belongs to one thread).
 class ThreadPool {
  public:
   /// A task: runs items [begin, end) on thread `thread` (0 = the caller). Must not throw.
@@ -33,8 +34,9 @@ class ThreadPool {
   /// Total threads (workers + caller).
   int size() const noexcept;
 
-  /// \brief Runs task on [0, n) split over min(size(), ceil(n / grain)) threads; chunk borders
-  /// are multiples of `align` (the last chunk ends at n).
+  /// \brief Runs task on [0, n): on the caller alone when n <= grain, else in chunks of at least
+  /// `grain` items (the last may be shorter) claimed by the threads. Chunk borders are multiples of
+  /// `align` (the last chunk ends at n).
   void run(index_t n, index_t align, index_t grain, Task task, void* arg);
 
   /// Scratch memory of thread t (0 <= t < size()).
