@@ -258,7 +258,7 @@ TEST_CASE("kokkos: norms, recurrence, gated norm and GLU hooks equal serial", "[
   SECTION("GLU") {
     const index_t I = cfg.intermediate_size;
     std::vector<float> u(std::size_t(R * 2 * I));
-    Rng rng(3);
+    mmfree_test::Rng rng(3);
     for (auto& v : u) v = 4.0f * rng.uniform();
     auto ud = to_device(u);
     std::vector<float> v(std::size_t(R * I));
