@@ -182,8 +182,21 @@ void explore(const Model& model, const KokkosBenchOptions& o, nlohmann::ordered_
     v.plan.gemv_rows_per_group = rpg;
     dv["gemv_rows_per_group_" + std::to_string(rpg)] = decode(v, o.gen).first;
   }
+  for (int team : {256, 512}) {
+    Options v;
+    v.plan.gemv_team = team;
+    dv["gemv_team_" + std::to_string(team)] = decode(v, o.gen).first;
+  }
+  for (int pro : {128, 256}) {
+    Options v;
+    v.plan.gemv_prologue_threads = pro;
+    dv["gemv_prologue_threads_" + std::to_string(pro)] = decode(v, o.gen).first;
+  }
   {
     Options v;
+    v.plan.prefetch = false;
+    dv["no_prefetch"] = decode(v, o.gen).first;
+    v = Options{};
     v.plan.gemv = false;
     dv["no_gemv_prep_gemm"] = decode(v, o.gen).first;
     v = Options{};

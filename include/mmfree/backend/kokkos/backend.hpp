@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -138,6 +139,7 @@ struct LaunchProfile {
 };
 
 /// \brief Runs launches eagerly on an execution space instance, or appends them to a graph.
+/// Every policy gets the light-weight hint (see kk::light).
 template <class Ex>
 struct Launcher {
   Ex ex;
@@ -145,8 +147,9 @@ struct Launcher {
   GraphNode<Ex> node{};
   LaunchProfile* profile = nullptr;
 
-  template <class Policy, class F>
-  void operator()(const char* label, const Policy& policy, const F& f) {
+  template <class Policy0, class F>
+  void operator()(const char* label, const Policy0& policy0, const F& f) {
+    const auto policy = light(policy0);
     if (graph) {
       node = node.then_parallel_for(label, policy, f);
     } else if (profile != nullptr) {
@@ -229,30 +232,30 @@ class Context {
     recording_ = false;
     ++stats_.programs;
     const bool graphs = opt_.graphs && !opt_.profile;
-    if (graphs && graph_ && ops_ == graph_ops_) {
-      graph_->submit();
+    Program* p = find_program(ops_);
+    if (p != nullptr && p->graph && graphs) {
+      p->graph->submit();
       ++stats_.graph_replays;
+      stats_.last_launches = int(p->plan.size());
       return;
     }
-    const bool repeat = !prev_ops_.empty() && ops_ == prev_ops_;
-    if (!repeat) {
-      plan(ops_, plan_);
-      prev_ops_ = ops_;
+    if (p == nullptr) {  // first sighting: plan it (the least recently used program makes room)
+      p = new_program();
+      p->ops = ops_;
+      plan(p->ops, p->plan);
     }
-    stats_.last_launches = int(plan_.size());
-    if (graphs && repeat) {
-      graph_.reset();
-      graph_ = ::Kokkos::Experimental::create_graph(ex_, [&](const auto& root) {
+    stats_.last_launches = int(p->plan.size());
+    if (graphs && p->seen > 1) {  // seen before: from now on one graph
+      p->graph = ::Kokkos::Experimental::create_graph(ex_, [&](const auto& root) {
         Launcher<Ex> L{ex_, true, root};
-        for (const Launch& l : plan_) dispatch(L, l);
+        for (const Launch& l : p->plan) dispatch(L, l);
       });
-      graph_ops_ = ops_;
       ++stats_.graph_builds;
-      graph_->submit();
+      p->graph->submit();
       ++stats_.graph_replays;
     } else {
       Launcher<Ex> L{ex_, false, {}, opt_.profile ? &profile_ : nullptr};
-      for (const Launch& l : plan_) dispatch(L, l);
+      for (const Launch& l : p->plan) dispatch(L, l);
       ++stats_.eager_programs;
     }
   }
@@ -274,13 +277,42 @@ class Context {
   void fence() const { ex_.fence(); }
 
  private:
-  /// Drops the cached plan and graph (options changed or scratch moved).
-  void forget() {
-    graph_.reset();
-    graph_ops_.clear();
-    prev_ops_.clear();
-    plan_.clear();
+  /// \brief A program seen recently: its ops, plan and (from its second run on) its graph.
+  /// A few are kept, so that alternating programs (the chunks of a long prompt and its last
+  /// chunk, prefill and decode) are each replayed rather than planned and captured again.
+  struct Program {
+    std::vector<Op> ops;
+    std::vector<Launch> plan;
+    std::optional<Graph<Ex>> graph;
+    long seen = 0;      ///< runs so far, this one included
+    long last_use = 0;  ///< run counter at the last run
+  };
+  static constexpr std::size_t max_programs = 4;
+
+  Program* find_program(const std::vector<Op>& ops) {
+    for (auto& p : programs_)
+      if (p->ops == ops) {
+        ++p->seen;
+        p->last_use = ++uses_;
+        return p.get();
+      }
+    return nullptr;
   }
+  Program* new_program() {
+    if (programs_.size() >= max_programs) {
+      auto lru = std::min_element(programs_.begin(), programs_.end(),
+                                  [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
+      programs_.erase(lru);
+    }
+    programs_.push_back(std::make_unique<Program>());
+    Program* p = programs_.back().get();
+    p->seen = 1;
+    p->last_use = ++uses_;
+    return p;
+  }
+
+  /// Drops the cached plans and graphs (the options changed).
+  void forget() { programs_.clear(); }
 
   template <class T>
   void grow(Buffer<T, memory_space>& b, index_t n) {
@@ -295,7 +327,6 @@ class Context {
     fuse = fuse && po.fuse;
     out.clear();
     const index_t concurrency = index_t(ex_.concurrency());
-    constexpr int W = SpaceTraits<Ex>::groups;
     constexpr bool gpu = SpaceTraits<Ex>::gpu;
     const index_t multiprocessors = gpu ? std::max<index_t>(1, concurrency / 2048) : concurrency;
 #if defined(KOKKOS_ENABLE_CUDA)
@@ -355,18 +386,13 @@ class Context {
       if (pending_copy && (st.state.overlaps(pending_dst))) flush_copy(nullptr);
       Launch l;
       l.s = st;
+      l.s.prefetch = po.prefetch;
       if (gemv) {
-        // rows per SIMD group: enough for about one wave of teams (each team recomputes the
-        // prologue, so fewer, fuller teams)
-        index_t total = 0;
-        for (int b = 0; b < st.nbl; ++b) total += st.bl[b].rows;
-        // (two 256-thread teams of ~128 registers fit a multiprocessor)
-        const index_t target = po.gemv_teams > 0 ? po.gemv_teams : gpu ? 2 * multiprocessors : concurrency;
-        index_t rpg = std::max<index_t>(1, (total + target * W - 1) / (target * W));
-        if (po.gemv_rows_per_group > 0) rpg = po.gemv_rows_per_group;
-        l.s.rows_per_team = int(rpg * W);
-        for (int b = 0; b < st.nbl; ++b)
-          l.s.teams[b] = int((st.bl[b].rows + l.s.rows_per_team - 1) / l.s.rows_per_team);
+        // team size and rows per SIMD group are settled at launch (they depend on the kernel's
+        // registers); see launch_gemv
+        l.s.team = po.gemv_team;
+        l.s.rows_per_group = po.gemv_rows_per_group;
+        l.s.pro_threads = po.gemv_prologue_threads;
         l.kind = Launch::gemv;
         flush_copy(&l.s);
         if (st.pro == Prologue::scan_gated) {
@@ -408,15 +434,18 @@ class Context {
     grow(scales_, need.scales);
     grow(xbuf_, need.xbuf);
     grow(staged_, need.staged);
-    if (forget_pointers_) {  // a cached graph or plan may point at freed scratch
-      graph_.reset();
-      graph_ops_.clear();
-      if (&out != &plan_) {
-        prev_ops_.clear();
-        plan_.clear();
+    point_at_scratch(out);
+    if (forget_pointers_) {  // scratch moved: cached plans are re-pointed, their graphs rebuilt
+      for (auto& p : programs_) {
+        point_at_scratch(p->plan);
+        p->graph.reset();
       }
     }
-    for (Launch& l : out) {
+  }
+
+  /// Points a plan's launches at the context's scratch (which only grows: every cached plan fits).
+  void point_at_scratch(std::vector<Launch>& plan) {
+    for (Launch& l : plan) {
       l.s.codes = codes_.data();
       l.s.scales = scales_.data();
       l.s.xbuf = xbuf_.data();
@@ -493,9 +522,10 @@ class Context {
   LaunchProfile profile_;
   bool recording_ = false;
   bool forget_pointers_ = false;
-  std::vector<Op> ops_, prev_ops_, graph_ops_, one_op_;
-  std::vector<Launch> plan_, one_plan_;
-  std::optional<Graph<Ex>> graph_;
+  std::vector<Op> ops_, one_op_;
+  std::vector<Launch> one_plan_;
+  std::vector<std::unique_ptr<Program>> programs_;  // stable addresses: plan() holds a reference
+  long uses_ = 0;
   Buffer<std::int8_t, memory_space> codes_;
   Buffer<float, memory_space> scales_, xbuf_, staged_;
 };

@@ -62,6 +62,21 @@ struct SpaceTraits<HipSpace> {
 };
 #endif
 
+/// \brief The policy with Kokkos' "light weight" hint: on CUDA the functor travels as a kernel
+/// argument (read-only parameter space, read like constants) instead of through constant memory
+/// (eager launches: a copy and an event each) or global memory (graph nodes: every field access a
+/// load that may not be hoisted across stores). mmfree's functors are plain descriptors < 4 KiB.
+template <class Policy>
+auto light(const Policy& p) {
+  return ::Kokkos::Experimental::require(p, ::Kokkos::Experimental::WorkItemProperty::HintLightWeight);
+}
+
+/// The policy as a graph node sees it (its kernel is a separate instantiation).
+template <class Policy>
+auto in_graph(const Policy& p) {
+  return ::Kokkos::Experimental::require(p, ::Kokkos::Impl::KernelInGraphProperty{});
+}
+
 /// Threads a team of space Ex has in mmfree's kernels.
 template <class Ex>
 inline constexpr int team_threads = SpaceTraits<Ex>::group * SpaceTraits<Ex>::groups;
@@ -72,7 +87,13 @@ inline constexpr int team_threads = SpaceTraits<Ex>::group * SpaceTraits<Ex>::gr
 template <int G>
 KOKKOS_INLINE_FUNCTION std::int32_t group_sum(std::int32_t v) {
   if constexpr (G > 1) {
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if constexpr (G == 32) {
+      v = __reduce_add_sync(0xffffffffu, v);
+    } else {
+      for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o, G);
+    }
+#elif defined(__CUDA_ARCH__)
     for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o, G);
 #elif defined(__HIP_DEVICE_COMPILE__)
     for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor(v, o, G);
@@ -81,39 +102,6 @@ KOKKOS_INLINE_FUNCTION std::int32_t group_sum(std::int32_t v) {
   return v;
 }
 
-/// \brief Reduction of `v` over the `G` lanes of a SIMD group with a commutative op; every lane
-/// gets the same bits (a butterfly: each step combines two equal-valued halves).
-template <int G, class T, class Op>
-KOKKOS_INLINE_FUNCTION T group_reduce(T v, [[maybe_unused]] Op op) {
-  if constexpr (G > 1) {
-#if defined(__CUDA_ARCH__)
-    for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o, G));
-#elif defined(__HIP_DEVICE_COMPILE__)
-    for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor(v, o, G));
-#endif
-  }
-  return v;
-}
-
-/// \brief Team-wide reduction with one barrier, in a fixed order (deterministic, and the same
-/// result in every thread): lanes by butterfly, then the groups' results in group order.
-///
-/// `slots` is team scratch for `Groups` values of T; calls must alternate between two slot
-/// arrays (the barrier of the next call protects the slots of this one).
-template <int G, int Groups, class Member, class T, class Op>
-KOKKOS_INLINE_FUNCTION T team_reduce([[maybe_unused]] const Member& m, T v, [[maybe_unused]] T* slots, Op op) {
-  v = group_reduce<G>(v, op);
-  if constexpr (Groups == 1) {
-    return v;
-  } else {
-    const int r = m.team_rank();
-    if (r % G == 0) slots[r / G] = v;
-    m.team_barrier();
-    T out = slots[0];
-    for (int g = 1; g < Groups; ++g) out = op(out, slots[g]);
-    return out;
-  }
-}
 struct SumOp {
   template <class T>
   KOKKOS_INLINE_FUNCTION T operator()(T a, T b) const { return a + b; }
@@ -123,6 +111,88 @@ struct MaxOp {
   KOKKOS_INLINE_FUNCTION float operator()(float a, float b) const { return b > a ? b : a; }
 };
 
+/// \brief Reduction of `v` over the `G` lanes of a SIMD group with a commutative op; every lane
+/// gets the same bits (a butterfly: each step combines two equal-valued halves). On CUDA sm_80+
+/// int32 sums and maxima of non-negative floats (ordered like their bit patterns) are one
+/// warp-wide instruction.
+template <int G, class T, class Op>
+KOKKOS_INLINE_FUNCTION T group_reduce(T v, [[maybe_unused]] Op op) {
+  if constexpr (G > 1) {
+#if defined(__CUDA_ARCH__)
+#if __CUDA_ARCH__ >= 800
+    if constexpr (G == 32 && std::is_same_v<T, std::int32_t> && std::is_same_v<Op, SumOp>) {
+      return __reduce_add_sync(0xffffffffu, v);
+    } else if constexpr (G == 32 && std::is_same_v<T, float> && std::is_same_v<Op, MaxOp>) {
+      return __int_as_float(__reduce_max_sync(0xffffffffu, __float_as_int(v)));  // v >= +0, never NaN
+    } else
+#endif
+    {
+      for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o, G));
+    }
+#elif defined(__HIP_DEVICE_COMPILE__)
+    for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor(v, o, G));
+#endif
+  }
+  return v;
+}
+
+/// Most SIMD groups a team of mmfree's kernels has (1024 threads of 32-lane groups).
+inline constexpr int max_groups = 32;
+
+/// \brief Team-wide reduction with one barrier, in a fixed order (deterministic, and the same
+/// result in every thread): lanes by butterfly, then the groups' results by a second butterfly
+/// over `max_groups` slots (`identity` past the contributing groups), which every group computes
+/// alike. Only the first `pg` SIMD groups (at most the team's) contribute: the others' `v` is
+/// ignored, they only meet the barrier and read the result.
+///
+/// `slots` is team scratch for `max_groups` values of T; calls must alternate between two slot
+/// arrays (the barrier of the next call protects the slots of this one). Host spaces (G == 1)
+/// run teams of one thread: no slots, no barrier.
+template <int G, class Member, class T, class Op>
+KOKKOS_INLINE_FUNCTION T team_reduce([[maybe_unused]] const Member& m, T v, [[maybe_unused]] T* slots, Op op,
+                                     [[maybe_unused]] T identity, [[maybe_unused]] int pg) {
+  if constexpr (G == 1) {
+    return v;
+  } else {
+    static_assert(G == max_groups, "the second butterfly runs over one SIMD group of max_groups lanes");
+    const int r = m.team_rank(), lane = r % G, groups = m.team_size() / G;
+    pg = pg < groups ? pg : groups;
+    if (r / G < pg) {
+      v = group_reduce<G>(v, op);
+      if (lane == 0) slots[r / G] = v;
+    }
+    m.team_barrier();
+    return group_reduce<G>(lane < pg ? slots[lane] : identity, op);
+  }
+}
+/// \brief Like team_reduce, then `fn(total)` (a scalar step such as 1/sqrt(mean + eps)) computed
+/// once by group 0 and handed to every thread: the other groups skip the second butterfly and
+/// the scalar work (in a latency-bound kernel every instruction of every warp counts). Two
+/// barriers; `slots` holds max_groups + 2 values of T (fn's result goes after the groups').
+template <int G, class Member, class T, class Op, class Fn>
+KOKKOS_INLINE_FUNCTION auto team_reduce_apply([[maybe_unused]] const Member& m, T v, [[maybe_unused]] T* slots, Op op,
+                                              [[maybe_unused]] T identity, [[maybe_unused]] int pg, Fn fn) {
+  if constexpr (G == 1) {
+    return fn(v);
+  } else {
+    using R = decltype(fn(v));
+    static_assert(sizeof(R) <= 2 * sizeof(T), "fn's result must fit two slots");
+    const int r = m.team_rank(), lane = r % G, groups = m.team_size() / G;
+    pg = pg < groups ? pg : groups;
+    if (r / G < pg) {
+      v = group_reduce<G>(v, op);
+      if (lane == 0) slots[r / G] = v;
+    }
+    m.team_barrier();
+    R* out = reinterpret_cast<R*>(slots + max_groups);
+    if (r < G) {  // group 0
+      const T total = group_reduce<G>(lane < pg ? slots[lane] : identity, op);
+      if (lane == 0) *out = fn(total);
+    }
+    m.team_barrier();
+    return *out;
+  }
+}
 /// \brief c + the dot product of four signed bytes of `a` and `b` (exact, int32).
 ///
 /// __dp4a on CUDA, the sdot4 instruction on AMD GPUs that have it, four multiply-adds elsewhere:

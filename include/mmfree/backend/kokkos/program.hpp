@@ -141,20 +141,21 @@ struct Stage {
   std::int8_t* codes = nullptr;   ///< split path: [nbl][R][kp] codes written by the prep kernel
   float* scales = nullptr;        ///< split path: [nbl][R] activation scales
   float* xbuf = nullptr;          ///< split path: [R][K] f32 prologue rows
-  int rows_per_team = 0;          ///< gemv: weight rows a team computes
-  int teams[3] = {0, 0, 0};       ///< teams per BitLinear
+  int team = 0;                   ///< gemv: threads a team (0: the space's choice)
+  int rows_per_group = 0;         ///< gemv: weight rows a SIMD group computes (0: about one wave of groups)
+  int pro_threads = 0;            ///< gemv: threads that compute the prologue (0: all)
+  bool prefetch = true;           ///< gemv/prep: prefetch the prologue's inputs into L1 first (GPUs)
+  int teams[3] = {0, 0, 0};       ///< teams per BitLinear (gemv: set at launch)
   int tile = 0;                   ///< gemm: tile size class (0 64x128, 1 32x64, 2 16 rows)
   bool mma = false;               ///< gemm: int8 tensor cores (CUDA)
 };
 
-/// Level-0 scratch bytes of a GEMV team for a stage: the f32 input row (unless it is read in
-/// place), then the codes, each 16-byte aligned.
-/// Where a GEMV team's codes start in its scratch.
-MMFREE_HOST_DEVICE std::size_t gemv_codes_offset(const Stage& st) {
-  return st.pro == Prologue::none ? 0 : (std::size_t(st.K) * sizeof(float) + 15) / 16 * 16;
-}
-MMFREE_HOST_DEVICE std::size_t gemv_scratch_bytes(const Stage& st) {
-  return gemv_codes_offset(st) + (std::size_t(st.bl[0].kp) + 15) / 16 * 16;
+/// \brief Level-0 scratch of a GEMV team: the activation codes (16-byte aligned), then the f32
+/// input row when the prologue goes through scratch (`with_row`; not for Prologue::none).
+MMFREE_HOST_DEVICE std::size_t gemv_row_offset(const Stage& st) { return (std::size_t(st.bl[0].kp) + 15) / 16 * 16; }
+MMFREE_HOST_DEVICE std::size_t gemv_scratch_bytes(const Stage& st, bool with_row = true) {
+  const bool row = with_row && st.pro != Prologue::none;
+  return gemv_row_offset(st) + (row ? (std::size_t(st.K) * sizeof(float) + 15) / 16 * 16 : 0);
 }
 
 /// One launch of a plan.
@@ -169,11 +170,14 @@ struct PlanOptions {
   bool fuse = true;            ///< fuse norms, the recurrence step, GLU and residual adds into BitLinears
   bool gemv = true;            ///< one activation row: fused GEMV (every team recomputes the prologue)
   int gemv_smem_bytes = 44 * 1024;  ///< level-0 scratch a GEMV team may use (else the split path)
-  int gemv_rows_per_group = 0; ///< weight rows per SIMD group of a GEMV team (0: about one wave of teams)
+  int gemv_rows_per_group = 0; ///< weight rows per SIMD group of a GEMV team (0: about one wave of groups)
+  int gemv_team = 0;           ///< threads of a GEMV team (0: 1024 on GPUs, fewer if the kernel's registers
+                               ///< do not allow it; 1 on CPUs)
+  bool prefetch = true;        ///< GPUs: prefetch a fused prologue's inputs into L1 before its dependent phases
+  int gemv_prologue_threads = 0;  ///< threads of a GEMV team that compute its prologue (0: all)
   int small_tile_rows = 16;    ///< the GEMM uses its small tile up to this many rows
   int gemm_tile = -1;          ///< force a GEMM tile class (0 64x128, 1 32x64, 2 16 rows); -1: by size
   bool tensor_cores = true;    ///< int8 tensor cores for the GEMM where the space has them (CUDA)
-  int gemv_teams = 0;          ///< GEMV teams to aim for (0: 2 a multiprocessor on GPUs, one a thread on CPUs)
 };
 
 /// Device scratch the plan needs (sizes in elements), kept by the context, grown on demand.

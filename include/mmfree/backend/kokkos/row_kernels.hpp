@@ -25,35 +25,47 @@ using Member = typename TeamPol<Ex>::member_type;
 // ---------------------------------------------------------------------------------------------
 // Team-collective helpers (every thread of the team calls them; results are team-uniform).
 
-/// \brief Team reductions of space Ex with one barrier each (see kk::team_reduce), in 2 x groups
-/// slots of team scratch. Deterministic: per-thread partials over k = rank, rank + T, ...
+/// \brief Team reductions of space Ex (see kk::team_reduce), in 2 x (max_groups + 2) slots of
+/// team scratch. Deterministic: per-thread partials over k = rank, rank + T, ..., then fixed
+/// butterflies. Any team size up to 32 SIMD groups; `groups` (default: all) of them contribute.
 template <class Ex>
 struct TeamReducer {
-  static constexpr int G = SpaceTraits<Ex>::group, W = SpaceTraits<Ex>::groups;
-  static constexpr std::size_t scratch_bytes = 2 * W * sizeof(double);
+  static constexpr int G = SpaceTraits<Ex>::group;
+  static constexpr std::size_t scratch_bytes = G == 1 ? 16 : 2 * (max_groups + 2) * sizeof(double);
   double* slots = nullptr;
   int turn = 0;
+  int groups = max_groups;  ///< contributing SIMD groups (the first ones)
 
   KOKKOS_INLINE_FUNCTION explicit TeamReducer(unsigned char* scratch) : slots(reinterpret_cast<double*>(scratch)) {}
   KOKKOS_INLINE_FUNCTION double* next() {
     turn ^= 1;
-    return slots + turn * W;
+    return slots + turn * (max_groups + 2);
   }
-  KOKKOS_INLINE_FUNCTION double sum(const Member<Ex>& m, double v) { return team_reduce<G, W>(m, v, next(), SumOp{}); }
+  KOKKOS_INLINE_FUNCTION double sum(const Member<Ex>& m, double v) {
+    return team_reduce<G>(m, v, next(), SumOp{}, 0.0, groups);
+  }
   KOKKOS_INLINE_FUNCTION std::int32_t sum(const Member<Ex>& m, std::int32_t v) {
-    return team_reduce<G, W>(m, v, reinterpret_cast<std::int32_t*>(next()), SumOp{});
+    return team_reduce<G>(m, v, reinterpret_cast<std::int32_t*>(next()), SumOp{}, std::int32_t(0), groups);
   }
+  /// \brief 1 / sqrt(mean of squares + eps) of a row of n values from per-thread partial sums of
+  /// squares (in double): ref::rms_inv_from_sum of the team's total, computed once.
+  KOKKOS_INLINE_FUNCTION float rms_inv(const Member<Ex>& m, double partial, index_t n, float eps) {
+    return team_reduce_apply<G>(m, partial, next(), SumOp{}, 0.0, groups,
+                                [n, eps](double total) { return ref::rms_inv_from_sum(total, n, eps); });
+  }
+  /// max of values >= 0 (absolute values)
   KOKKOS_INLINE_FUNCTION float max(const Member<Ex>& m, float v) {
-    return team_reduce<G, W>(m, v, reinterpret_cast<float*>(next()), MaxOp{});
+    return team_reduce<G>(m, v, reinterpret_cast<float*>(next()), MaxOp{}, 0.0f, groups);
   }
 };
 
-/// Sum of squares of n floats in double (ref::rms_inv's accumulation, reduced as a tree).
+/// ref::rms_inv of n floats done by a team: squares summed in double (reduced as a tree).
 template <class Ex>
-KOKKOS_INLINE_FUNCTION double team_sum_sq(const Member<Ex>& m, TeamReducer<Ex>& red, const float* x, index_t n) {
+KOKKOS_INLINE_FUNCTION float team_rms_inv(const Member<Ex>& m, TeamReducer<Ex>& red, const float* x, index_t n,
+                                          float eps) {
   double s = 0.0;
   for (index_t k = m.team_rank(); k < n; k += m.team_size()) s += double(x[k]) * double(x[k]);
-  return red.sum(m, s);
+  return red.rms_inv(m, s, n, eps);
 }
 
 /// \brief ref::norm_quantize_row done by a team: RMSNorm of x (weight w, eps 1e-6), per-row
@@ -62,7 +74,7 @@ template <class Ex, class Pos>
 KOKKOS_INLINE_FUNCTION float team_norm_quantize(const Member<Ex>& m, TeamReducer<Ex>& red, const float* x,
                                                 const float* w, index_t n, index_t kp, std::int8_t* q,
                                                 std::int32_t* qsum, Pos pos) {
-  const float r = ref::rms_inv_from_sum(team_sum_sq(m, red, x, n), n, bitlinear_norm_eps);
+  const float r = team_rms_inv<Ex>(m, red, x, n, bitlinear_norm_eps);
   float amax = 0.0f;
   for (index_t k = m.team_rank(); k < n; k += m.team_size()) {
     const float y = x[k] * r * w[k];
@@ -136,7 +148,7 @@ KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member<Ex>& m, TeamRedu
     case Prologue::none: return st.x.p + r * st.x.stride;
     case Prologue::rmsnorm: {
       const float* x = st.x.p + r * st.x.stride;
-      const float rr = ref::rms_inv_from_sum(team_sum_sq(m, red, x, K), K, st.eps1);
+      const float rr = team_rms_inv<Ex>(m, red, x, K, st.eps1);
       const float* w = st.w1;
       for (index_t k = t0; k < K; k += T) xin[k] = x[k] * rr * w[k];
       break;
@@ -144,7 +156,7 @@ KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member<Ex>& m, TeamRedu
     case Prologue::gated:
     case Prologue::scan_gated: {
       const float* g = st.x.p + r * st.x.stride;
-      const float rg = ref::rms_inv_from_sum(team_sum_sq(m, red, g, K), K, st.eps1);
+      const float rg = team_rms_inv<Ex>(m, red, g, K, st.eps1);
       const float* w = st.w1;
       if (st.pro == Prologue::gated) {
         const float* s = st.si.p + r * st.si.stride;
@@ -222,7 +234,7 @@ struct RMSNormFunctor {
     const index_t r = m.league_rank();
     const float* xr = x.p + r * x.stride;
     float* yr = y.p + r * y.stride;
-    const float rr = ref::rms_inv_from_sum(team_sum_sq(m, red, xr, x.cols), x.cols, eps);
+    const float rr = team_rms_inv<Ex>(m, red, xr, x.cols, eps);
     for (index_t k = m.team_rank(); k < x.cols; k += m.team_size()) yr[k] = xr[k] * rr * w[k];
   }
 };
@@ -239,7 +251,7 @@ struct GatedNormFunctor {
     const float* gr = g.p + r * g.stride;
     const float* sr = s.p + r * s.stride;
     float* o = out.p + r * out.stride;
-    const float rg = ref::rms_inv_from_sum(team_sum_sq(m, red, gr, g.cols), g.cols, eps);
+    const float rg = team_rms_inv<Ex>(m, red, gr, g.cols, eps);
     for (index_t k = m.team_rank(); k < g.cols; k += m.team_size()) o[k] = (gr[k] * rg * w[k]) * math::silu(sr[k]);
   }
 };
@@ -286,7 +298,7 @@ struct ScanChainFunctor {
     const float* fp = f.p + b * T * f.stride + d;
     float s = state.p[b * state.stride + d];
     for (index_t t0 = 0; t0 < T; t0 += ahead) {
-      float fv[ahead], c[ahead];
+      float fv[ahead] = {}, c[ahead] = {};  // (zeros past T are never used)
       const int n = T - t0 < ahead ? int(T - t0) : ahead;
       for (int u = 0; u < ahead; ++u)
         if (u < n) fv[u] = fp[(t0 + u) * f.stride], c[u] = ip[(t0 + u) * i.stride];
@@ -329,7 +341,7 @@ struct PrepFunctor {
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
     TeamReducer<Ex> red(team_scratch(m, TeamReducer<Ex>::scratch_bytes));
     const index_t r = m.league_rank();
-    team_prefetch_stage<Ex>(m, st, r, st.bl[0].norm);
+    if (st.prefetch) team_prefetch_stage<Ex>(m, st, r, st.bl[0].norm);
     team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     // scan_gated on the split path: each team owns its sequence's state row and each thread
     // reads then writes the same channels, so the new state goes straight to the state.

@@ -77,35 +77,43 @@ KOKKOS_INLINE_FUNCTION index_t gemv_code_pos(index_t k, index_t nblk) {
   return (rem / 32) * nblk * 32 + b * 32 + rem % 32;
 }
 
-/// \brief The GEMV prologue with the row in registers: thread t holds elements t + T e (e < NR)
-/// of the stage input; every float step is the oracle's (same expressions, same order), the
-/// norm weights come from L1 (prefetched at kernel start). Codes go to q in the plane layout.
-/// Returns s_a; `qsum` gets sum(q). Needs K <= NR * team_size.
+/// \brief The GEMV prologue with the row in registers: thread t < T (T = st.pro_threads, or the
+/// whole team) holds elements t + T e (e < NR) of the stage input; the other threads only meet
+/// the barriers, so fewer warps share the issue slots of this dependent chain. Every float step
+/// is the oracle's (same expressions, same order); the norm weights come from L1 (prefetched at
+/// kernel start). Codes go to q in the plane layout. Returns s_a; `qsum` gets sum(q).
+/// Needs K <= NR * T.
 template <class Ex, class P, int NR>
 KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st,
                                                 const float* wb, int kp, int nblk, std::int8_t* q,
                                                 std::int32_t& qsum, float* state_out) {
-  const int T = m.team_size(), t0 = m.team_rank(), K = int(st.K);
+  // the first T threads of the team hold the row; the others only meet the barriers
+  const int T = st.pro_threads > 0 && st.pro_threads < m.team_size() ? st.pro_threads : m.team_size();
+  const int t0 = m.team_rank(), K = int(st.K);
+  red.groups = (T + TeamReducer<Ex>::G - 1) / TeamReducer<Ex>::G;
+  const bool active = t0 < T;
   float xv[NR];
+  for (int e = 0; e < NR; ++e) xv[e] = 0.0f;
   const float* x = st.x.p;  // row 0
-  switch (st.pro) {
-    case Prologue::none:
+  if (active) {
+    if (st.pro == Prologue::glu) {
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        xv[e] = k < K ? math::silu(x[k]) * x[K + k] : 0.0f;
+      }
+    } else {  // none, rmsnorm, gated, scan_gated: the row itself first
       for (int e = 0; e < NR; ++e) {
         const int k = t0 + T * e;
         xv[e] = k < K ? x[k] : 0.0f;
       }
-      break;
-    case Prologue::rmsnorm:
-    case Prologue::gated:
-    case Prologue::scan_gated: {
-      double s = 0.0;
-      for (int e = 0; e < NR; ++e) {
-        const int k = t0 + T * e;
-        xv[e] = k < K ? x[k] : 0.0f;
-        s += double(xv[e]) * double(xv[e]);
-      }
-      const float r = ref::rms_inv_from_sum(red.sum(m, s), K, st.eps1);
-      const float* w1 = st.w1;
+    }
+  }
+  if (st.pro == Prologue::rmsnorm || st.pro == Prologue::gated || st.pro == Prologue::scan_gated) {
+    double s = 0.0;
+    for (int e = 0; e < NR; ++e) s += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
+    const float r = red.rms_inv(m, s, K, st.eps1);
+    const float* w1 = st.w1;
+    if (active)
       for (int e = 0; e < NR; ++e) {
         const int k = t0 + T * e;
         if (k >= K) break;
@@ -122,27 +130,20 @@ KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer
           xv[e] = (xv[e] * r * w1[k]) * math::silu(sn);
         }
       }
-      break;
-    }
-    case Prologue::glu:
-      for (int e = 0; e < NR; ++e) {
-        const int k = t0 + T * e;
-        xv[e] = k < K ? math::silu(x[k]) * x[K + k] : 0.0f;
-      }
-      break;
   }
   // ref::norm_quantize_row on the register row
   double s2 = 0.0;
   for (int e = 0; e < NR; ++e) s2 += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
-  const float r2 = ref::rms_inv_from_sum(red.sum(m, s2), K, bitlinear_norm_eps);
+  const float r2 = red.rms_inv(m, s2, K, bitlinear_norm_eps);
   float amax = 0.0f;
-  for (int e = 0; e < NR; ++e) {
-    const int k = t0 + T * e;
-    if (k >= K) break;
-    const float y = xv[e] * r2 * wb[k];
-    const float a = y < 0.0f ? -y : y;
-    amax = a > amax ? a : amax;
-  }
+  if (active)
+    for (int e = 0; e < NR; ++e) {
+      const int k = t0 + T * e;
+      if (k >= K) break;
+      const float y = xv[e] * r2 * wb[k];
+      const float a = y < 0.0f ? -y : y;
+      amax = a > amax ? a : amax;
+    }
   const float sa = ref::act_scale_from_absmax(red.max(m, amax));
   std::int32_t total = 0;
   const int plane = nblk * 32;
@@ -151,109 +152,113 @@ KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer
     q[(rem >> 5) * plane + b * 32 + (rem & 31)] = v;
     total += v;
   };
-  for (int e = 0; e < NR; ++e) {  // constant register indices (no local memory)
-    const int k = t0 + T * e;
-    if (k >= kp) break;
-    put(k, k < K ? ref::quantize_value(xv[e] * r2 * wb[k], sa) : std::int8_t(0));
+  if (active) {
+    for (int e = 0; e < NR; ++e) {  // constant register indices (no local memory)
+      const int k = t0 + T * e;
+      if (k >= kp) break;
+      put(k, k < K ? ref::quantize_value(xv[e] * r2 * wb[k], sa) : std::int8_t(0));
+    }
+    for (int k = t0 + T * NR; k < kp; k += T) put(k, 0);  // padding past NR * T
   }
-  for (int k = t0 + T * NR; k < kp; k += T) put(k, 0);  // padding past NR * T
   qsum = red.sum(m, total);  // (its barrier also publishes q)
+  red.groups = max_groups;
   return sa;
 }
 
 /// \brief Decode: y[n] (+)= dequant(sum_k q[k] * t[n][k]) for one activation row, prologue fused.
 ///
-/// Each SIMD group computes `rows_per_team / groups` consecutive weight rows, RPG at a time with
-/// independent loads in flight; the first chunks are loaded before the prologue, so the memory
-/// latency overlaps the norm and quantisation that every team recomputes.
+/// Each SIMD group (a warp on CUDA) computes `rows_per_group` consecutive weight rows. A lane's
+/// work is a list of items (row j, chunk c = lane + G i): 16 packed bytes of row j against the
+/// matching activation codes. The first `PRE` items' loads are issued before the prologue, so
+/// their memory latency overlaps the norm and quantisation that every team recomputes, and each
+/// item consumed issues the load `PRE` items ahead. The team size is a launch parameter (up to
+/// 1024 threads on GPUs: the prologue's dependent chain is split over more threads).
 template <class Ex, class P, int NR>
 struct GemvFunctor {
   using D = Decoder<P>;
   static constexpr int G = SpaceTraits<Ex>::group;
-  static constexpr int W = SpaceTraits<Ex>::groups;
-  static constexpr int RPG = 4;  ///< rows a group computes together
+  static constexpr int PRE = SpaceTraits<Ex>::gpu ? 4 : 1;  ///< weight loads a lane keeps in flight
   Stage st;
 
   KOKKOS_INLINE_FUNCTION static std::size_t scratch_bytes(const Stage& st) {
-    return gemv_scratch_bytes(st) + TeamReducer<Ex>::scratch_bytes;
+    return gemv_scratch_bytes(st, NR == 0) + TeamReducer<Ex>::scratch_bytes;
   }
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
-    int b = 0;
-    index_t t = m.league_rank();
+    // 32-bit index arithmetic (a weight matrix is far below 2^31 bytes; checked at launch)
+    int b = 0, t = m.league_rank();
     while (b + 1 < st.nbl && t >= st.teams[b]) t -= st.teams[b++];
     const Ternary& w = st.bl[b];
-    const index_t per_group = st.rows_per_team / W;
-    const int lane = m.team_rank() % G, grp = m.team_rank() / G;
-    const index_t g0 = t * st.rows_per_team + grp * per_group;  // this group's rows: [g0, g1)
-    const index_t g1 = g0 + per_group < w.rows ? g0 + per_group : w.rows;
-    const index_t nchunks = w.row_bytes / 16;
+    const int groups = m.team_size() / G, rank = m.team_rank();
+    const int lane = rank % G, grp = rank / G;
+    const int rpg = st.rows_per_group, nrows = int(w.rows), row_bytes = int(w.row_bytes);
+    const int g0 = (t * groups + grp) * rpg;  // this group's rows: [g0, g1)
+    const int g1 = g0 + rpg < nrows ? g0 + rpg : nrows;
+    const int nchunks = row_bytes / 16, rounds = (nchunks + G - 1) / G;
+    const int nitems = g1 > g0 ? (g1 - g0) * rounds : 0;  // uniform over the group
+    const std::uint8_t* rows = w.codes + std::size_t(g0 > nrows ? nrows : g0) * std::size_t(row_bytes) + 16 * lane;
 
-    // issue the loads of this lane's first chunk of the first rows now
-    U4 pre[RPG];
-    for (int j = 0; j < RPG; ++j) {
-      pre[j] = U4{0, 0, 0, 0};
-      if (g0 + j < g1 && lane < nchunks) pre[j] = load16(w.codes + (g0 + j) * w.row_bytes + 16 * lane);
+    // items are (j, i) in row-major order; `nj/ni` walk PRE items ahead of the one consumed
+    U4 buf[PRE];
+    int nj = 0, ni = 0;
+    for (int u = 0; u < PRE; ++u) {
+      buf[u] = U4{0, 0, 0, 0};
+      if (u < nitems && lane + G * ni < nchunks) buf[u] = load16(rows + nj * row_bytes + 16 * G * ni);
+      if (++ni == rounds) ni = 0, ++nj;
     }
 
-    team_prefetch_stage<Ex>(m, st, 0, w.norm);
+    if (st.prefetch) team_prefetch_stage<Ex>(m, st, 0, w.norm);
     team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     unsigned char* scratch = team_scratch(m, scratch_bytes(st));
-    TeamReducer<Ex> red(scratch + gemv_scratch_bytes(st));
-    float* xin = reinterpret_cast<float*>(scratch);
-    std::int8_t* q = reinterpret_cast<std::int8_t*>(scratch + gemv_codes_offset(st));
+    TeamReducer<Ex> red(scratch + gemv_scratch_bytes(st, NR == 0));
+    std::int8_t* q = reinterpret_cast<std::int8_t*>(scratch);
 
     // prologue (recomputed by every team: cheaper than a launch and a trip through memory)
     float* state_out = st.pro == Prologue::scan_gated && m.league_rank() == 0 ? st.staged_state : nullptr;
-    const index_t nblk = w.row_bytes / 32;
+    const int nblk = row_bytes / 32;
     std::int32_t qsum = 0;
     float sa;
     if constexpr (NR > 0) {
-      (void)xin;
-      sa = gemv_prologue_regs<Ex, P, NR>(m, red, st, w.norm, int(w.kp), int(nblk), q, qsum, state_out);
+      sa = gemv_prologue_regs<Ex, P, NR>(m, red, st, w.norm, int(w.kp), nblk, q, qsum, state_out);
     } else {  // long rows: through scratch
+      float* xin = reinterpret_cast<float*>(scratch + gemv_row_offset(st));
       const float* row = team_stage_row<Ex>(m, red, st, 0, xin, state_out);
       sa = team_norm_quantize<Ex>(m, red, row, w.norm, st.K, w.kp, q, &qsum,
                                   [nblk](index_t k) { return gemv_code_pos<P>(k, nblk); });
     }
 
-    const index_t plane = nblk * 2;  // 16-byte units per code plane
-    float* yb = st.y[b].p;
-    for (index_t nb = g0; nb < g1; nb += RPG) {  // uniform over the group
-      std::int32_t acc[RPG];
-      for (int j = 0; j < RPG; ++j) acc[j] = 0;
-      const int live = g1 - nb < RPG ? int(g1 - nb) : RPG;  // uniform over the group
-      for (index_t c = lane; c < nchunks; c += G) {
-        U4 v[RPG];
-        const bool first = nb == g0 && c == lane;
-        for (int j = 0; j < RPG; ++j) {
-          if (first) {
-            v[j] = pre[j];
-          } else {
-            v[j] = U4{0, 0, 0, 0};
-            if (nb + j < g1) v[j] = load16(w.codes + (nb + j) * w.row_bytes + 16 * c);
+    const std::int8_t* qlane = q + 16 * lane;
+    const int plane = nblk * 32;  // bytes per code plane
+    const float w_scale = w.w_scale;
+    const bool residual = st.residual;
+    float* yb = st.y[b].p + g0;
+    std::int32_t acc = 0;
+    int j = 0, i = 0;
+    for (int base = 0; base < nitems; base += PRE) {
+      for (int u = 0; u < PRE; ++u) {  // unrolled: buf is indexed by constants only
+        if (base + u >= nitems) break;  // uniform over the group
+        const U4 v = buf[u];
+        buf[u] = U4{0, 0, 0, 0};
+        if (base + u + PRE < nitems && lane + G * ni < nchunks) buf[u] = load16(rows + nj * row_bytes + 16 * G * ni);
+        if (++ni == rounds) ni = 0, ++nj;
+        if (lane + G * i < nchunks) {
+          const std::int8_t* qc = qlane + 16 * G * i;
+          for (int s = 0; s < D::words; ++s) {
+            const U4 a = load16(qc + s * plane);
+            acc = dot4(D::code(v.x, s), a.x, acc);
+            acc = dot4(D::code(v.y, s), a.y, acc);
+            acc = dot4(D::code(v.z, s), a.z, acc);
+            acc = dot4(D::code(v.w, s), a.w, acc);
           }
         }
-        for (int s = 0; s < D::words; ++s) {
-          const U4 a = load16(q + 16 * (s * plane + c));
-          for (int j = 0; j < RPG; ++j) {
-            if (j >= live) break;
-            std::int32_t x = acc[j];
-            x = dot4(D::code(v[j].x, s), a.x, x);
-            x = dot4(D::code(v[j].y, s), a.y, x);
-            x = dot4(D::code(v[j].z, s), a.z, x);
-            x = dot4(D::code(v[j].w, s), a.w, x);
-            acc[j] = x;
+        if (++i == rounds) {  // row j done (uniform over the group)
+          const std::int32_t total = group_sum<G>(acc);
+          if (lane == 0) {
+            const float y = ref::dequantize(D::offset ? total - qsum : total, sa, w_scale);
+            float* o = yb + j;
+            *o = residual ? *o + y : y;
           }
-        }
-      }
-      for (int j = 0; j < RPG; ++j) {
-        if (nb + j >= g1) break;  // uniform over the group
-        const std::int32_t total = group_sum<G>(acc[j]);
-        if (lane == 0) {
-          const float v = ref::dequantize(D::offset ? total - qsum : total, sa, w.w_scale);
-          float* o = yb + nb + j;
-          *o = st.residual ? *o + v : v;
+          acc = 0, i = 0, ++j;
         }
       }
     }
@@ -502,39 +507,88 @@ struct GemmMmaFunctor {
   }
 };
 
-/// Kernel names as Kokkos Tools show them: mmfree::BitLinear<i2,int8>[gemv] / [gemm] / [mma].
+/// Kernel names as Kokkos Tools show them: mmfree::BitLinear<i2,int8>[gemv] / [gemm] / [mma]; a
+/// GEMV names its fused prologue too: mmfree::BitLinear<i2,int8>[gemv+rmsnorm].
 template <class P>
-const char* ternary_label(int kind) {
-  static const std::string names[3] = {"mmfree::BitLinear<" + std::string(P::name()) + ",int8>[gemm]",
-                                       "mmfree::BitLinear<" + std::string(P::name()) + ",int8>[gemv]",
-                                       "mmfree::BitLinear<" + std::string(P::name()) + ",int8>[mma]"};
-  return names[kind].c_str();
+const char* ternary_label(int kind, Prologue pro = Prologue::none) {
+  static const std::string base = "mmfree::BitLinear<" + std::string(P::name()) + ",int8>";
+  static const std::string names[3] = {base + "[gemm]", base + "[gemv]", base + "[mma]"};
+  static const std::string gemv[5] = {base + "[gemv]", base + "[gemv+rmsnorm]", base + "[gemv+gated_norm]",
+                                      base + "[gemv+scan+gated_norm]", base + "[gemv+glu]"};
+  return kind == 1 ? gemv[int(pro)].c_str() : names[kind].c_str();
 }
 
 // (No Kokkos::LaunchBounds on these policies: Kokkos 4.6 cannot put a kernel with launch bounds
 // into a CUDA graph, an ambiguous overload in its global-memory launcher.)
 
-template <class Ex, class P, int NR>
-void launch_gemv_nr(Launcher<Ex>& L, const Stage& st) {
-  using F = GemvFunctor<Ex, P, NR>;
-  const int league = st.teams[0] + st.teams[1] + st.teams[2];
-  if (league == 0) return;
-  const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, league, team_threads<Ex>)
-                       .set_scratch_size(0, ::Kokkos::PerTeam(F::scratch_bytes(st)));
-  L(ternary_label<P>(1), pol, F{st});
+/// Calls f(std::integral_constant<int, NR>) with the register-row size NR of the GEMV prologue
+/// for rows of K values on teams of `team` threads (0: through scratch).
+template <class Ex, class F>
+void with_gemv_nr(index_t K, index_t team, F&& f) {
+  if constexpr (SpaceTraits<Ex>::gpu) {
+    if (K <= 2 * team) return f(std::integral_constant<int, 2>{});
+    if (K <= 4 * team) return f(std::integral_constant<int, 4>{});
+    if (K <= 8 * team) return f(std::integral_constant<int, 8>{});
+    if (K <= 16 * team) return f(std::integral_constant<int, 16>{});
+    if (K <= 28 * team) return f(std::integral_constant<int, 28>{});
+  } else {
+    if (K <= 28 * team) return f(std::integral_constant<int, 28>{});  // tiny rows (tests)
+  }
+  return f(std::integral_constant<int, 0>{});
 }
 
-/// The GEMV with the prologue's row in registers where it fits (12 or 28 values a thread), in
-/// scratch otherwise; separate kernels, so short rows do not pay long rows' registers.
+/// \brief Launches the fused GEMV of a stage. Team size: `st.team` threads, or on GPUs 1024,
+/// halved while the kernel's registers or scratch do not allow it; rows per SIMD group: about one
+/// wave of groups over the whole device unless `st.rows_per_group` says otherwise.
 template <class Ex, class P>
-void launch_gemv(Launcher<Ex>& L, const Stage& st) {
-  constexpr index_t T = team_threads<Ex>;
-  if (st.K <= 12 * T)
-    launch_gemv_nr<Ex, P, 12>(L, st);
-  else if (st.K <= 28 * T)
-    launch_gemv_nr<Ex, P, 28>(L, st);
-  else
-    launch_gemv_nr<Ex, P, 0>(L, st);
+void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
+  constexpr int G = SpaceTraits<Ex>::group;
+  constexpr bool gpu = SpaceTraits<Ex>::gpu;
+  index_t total = 0;
+  for (int b = 0; b < st0.nbl; ++b) {
+    check(st0.bl[b].rows * st0.bl[b].row_bytes < (index_t(1) << 31), "backend::Kokkos: a weight matrix over 2 GiB");
+    total += st0.bl[b].rows;
+  }
+  if (total == 0) return;
+  int team = st0.team > 0 ? st0.team : gpu ? max_groups * G : 1;
+  int most = team;  // largest team the kernel can run (GPUs: queried below)
+  for (bool launched = false; !launched;) {
+    // threads that hold the prologue's row: all by default (H100: fewer threads, each with a
+    // longer row, were slower), the rest of the team waits at the barriers
+    const int pro = st0.pro_threads > 0 ? std::min(team, st0.pro_threads) : team;
+    with_gemv_nr<Ex>(st0.K, pro, [&](auto nr) {
+      using F = GemvFunctor<Ex, P, decltype(nr)::value>;
+      Stage st = st0;
+      const auto scratch = ::Kokkos::PerTeam(F::scratch_bytes(st));
+      if constexpr (gpu) {
+        // the kernel as launched eagerly and as a graph node (separate instantiations)
+        const auto probe = light(::Kokkos::TeamPolicy<Ex>(L.ex, 1, ::Kokkos::AUTO).set_scratch_size(0, scratch));
+        most = std::min(probe.team_size_max(F{st}, ::Kokkos::ParallelForTag()),
+                        in_graph(probe).team_size_max(F{st}, ::Kokkos::ParallelForTag()));
+        if (team > most && team > G) {  // too many registers or too much scratch: smaller teams
+          team = std::max(G, std::min(team / 2, most / G * G));
+          return;
+        }
+      }
+      const index_t groups = team / G;
+      // one wave of teams: as many as the device holds at once (a team of `most` threads fills a
+      // multiprocessor's registers; 2048 threads a multiprocessor), one SIMD group a thread on CPUs
+      const index_t conc = index_t(L.ex.concurrency());
+      const index_t slots = gpu ? std::max<index_t>(1, conc / 2048) * std::max(1, most / team) * groups : conc;
+      index_t rpg = st.rows_per_group > 0 ? st.rows_per_group : std::max<index_t>(1, (total + slots - 1) / slots);
+      st.rows_per_group = int(rpg);
+      st.team = team;
+      st.pro_threads = pro;
+      index_t league = 0;
+      for (int b = 0; b < st.nbl; ++b) {
+        st.teams[b] = int((st.bl[b].rows + groups * rpg - 1) / (groups * rpg));
+        league += st.teams[b];
+      }
+      const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, int(league), team).set_scratch_size(0, scratch);
+      L(ternary_label<P>(1, st.pro), pol, F{st});
+      launched = true;
+    });
+  }
 }
 
 template <class Ex, class F, int Threads>
