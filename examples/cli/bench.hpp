@@ -38,7 +38,7 @@ struct KokkosBenchOptions {
   std::vector<mmfree::index_t> batches{1};  ///< sequences decoded together (each size measured in turn)
   mmfree::index_t prompt = 512;  ///< prompt tokens per sequence (pp)
   mmfree::index_t gen = 128;     ///< generated tokens per sequence (tg)
-  mmfree::index_t chunk = 128;   ///< prefill chunk (workspace rows per sequence)
+  mmfree::index_t chunk = 128;   ///< prefill chunk, tokens per sequence a pass (0: the whole prompt)
   int reps = 5;                  ///< repetitions; medians are reported
   bool json = false;
   bool explore = false;          ///< also time kernel-choice variants and a per-kernel profile (batch 1)

@@ -248,14 +248,14 @@ class Context {
     if (graphs && p->seen > 1) {  // seen before: from now on one graph
       p->graph = ::Kokkos::Experimental::create_graph(ex_, [&](const auto& root) {
         Launcher<Ex> L{ex_, true, root};
-        for (const Launch& l : p->plan) dispatch(L, l);
+        dispatch_all(L, p->plan);
       });
       ++stats_.graph_builds;
       p->graph->submit();
       ++stats_.graph_replays;
     } else {
       Launcher<Ex> L{ex_, false, {}, opt_.profile ? &profile_ : nullptr};
-      for (const Launch& l : p->plan) dispatch(L, l);
+      dispatch_all(L, p->plan);
       ++stats_.eager_programs;
     }
   }
@@ -270,7 +270,7 @@ class Context {
     one_op_.assign(1, op);
     plan(one_op_, one_plan_, /*fuse=*/false);
     Launcher<Ex> L{ex_, false, {}};
-    for (const Launch& l : one_plan_) dispatch(L, l);
+    dispatch_all(L, one_plan_);
   }
 
   /// Waits for everything this context launched.
@@ -335,6 +335,7 @@ class Context {
     constexpr bool gpu_has_mma = false;
 #endif
     ScratchNeeds need;
+    index_t chain_kp = 0;       // longest chained input (codes a BitLinear of a slot)
     bool pending_copy = false;  // the previous gemv staged a recurrent state to copy
     Mat pending_dst;
     auto flush_copy = [&](Stage* into) {
@@ -378,6 +379,32 @@ class Context {
         if (ops[i].kind == OpKind::scan) need.xbuf = std::max(need.xbuf, ops[i].batch * ops[i].T * ops[i].a.cols);
         out.push_back(l);
         ++i;
+        continue;
+      }
+      const bool chain = st.R == 1 && po.gemv && po.gemv_chain;
+      if (chain) {
+        // the input is quantised once: by the previous launch's last team when that is a chained
+        // GEMV too, else by a one-team launch first; consecutive stages alternate code slots
+        flush_copy(nullptr);
+        Launch l;
+        l.kind = Launch::gemv;
+        l.s = st;
+        l.s.prefetch = po.prefetch;
+        l.s.team = po.gemv_team;
+        l.s.rows_per_group = po.gemv_rows_per_group;
+        l.s.chained = true;
+        const bool after_gemv = !out.empty() && out.back().kind == Launch::gemv && out.back().s.chained;
+        l.s.slot = after_gemv ? 1 - out.back().s.slot : 0;
+        for (int b = 0; b < st.nbl; ++b) chain_kp = std::max(chain_kp, st.bl[b].kp);
+        need.xbuf = std::max(need.xbuf, st.K);
+        if (!after_gemv) {
+          Launch q = l;
+          q.kind = Launch::gprep;
+          q.s.team = 0;
+          out.push_back(q);
+        }
+        out.push_back(l);
+        i += used == 0 ? 1 : used;
         continue;
       }
       const bool gemv = st.R == 1 && po.gemv && gemv_scratch_bytes(st) <= std::size_t(po.gemv_smem_bytes);
@@ -434,6 +461,17 @@ class Context {
     grow(scales_, need.scales);
     grow(xbuf_, need.xbuf);
     grow(staged_, need.staged);
+    if (chain_kp > chain_kp_) {
+      chain_kp_ = (chain_kp + 15) / 16 * 16;  // 16-byte aligned code rows
+      forget_pointers_ = true;
+    }
+    grow(chain_codes_, 2 * 3 * chain_kp_);
+    grow(chain_scales_, 2 * 3);
+    grow(chain_qsums_, 2 * 3);
+    if (counter_.size() == 0) {
+      counter_ = Buffer<int, memory_space>(1);
+      memory_space::fill_zero(counter_.data(), sizeof(int));
+    }
     point_at_scratch(out);
     if (forget_pointers_) {  // scratch moved: cached plans are re-pointed, their graphs rebuilt
       for (auto& p : programs_) {
@@ -451,14 +489,35 @@ class Context {
       l.s.xbuf = xbuf_.data();
       l.s.staged_state = staged_.data();
       if (l.s.copy_dst.p != nullptr) l.s.copy_src.p = staged_.data();
+      if (l.s.chained) {
+        l.s.code_stride = chain_kp_;
+        l.s.codes = chain_codes_.data() + l.s.slot * 3 * chain_kp_;
+        l.s.scales = chain_scales_.data() + l.s.slot * 3;
+        l.s.qsums = chain_qsums_.data() + l.s.slot * 3;
+        l.s.counter = counter_.data();
+      }
     }
   }
 
-  void dispatch(Launcher<Ex>& L, const Launch& l) {
+  /// Runs every launch of a plan.
+  void dispatch_all(Launcher<Ex>& L, const std::vector<Launch>& plan) {
+    for (std::size_t k = 0; k < plan.size(); ++k) dispatch(L, plan[k], k + 1 < plan.size() ? &plan[k + 1] : nullptr);
+  }
+
+  /// One launch; `next` is the launch after it (a chained GEMV quantises its input).
+  void dispatch(Launcher<Ex>& L, const Launch& l, const Launch* next) {
     const auto* tops = static_cast<const TernaryOps<Ex>*>(l.s.ops);
     switch (l.kind) {
       case Launch::op: launch_op(L, l.o, l.s.xbuf); break;
-      case Launch::gemv: tops->gemv(L, l.s); break;
+      case Launch::gemv:
+        if (l.s.chained) {
+          const bool hand_off = next != nullptr && next->kind == Launch::gemv && next->s.chained;
+          tops->gemv_chain(L, l.s, hand_off ? &next->s : nullptr);
+        } else {
+          tops->gemv(L, l.s);
+        }
+        break;
+      case Launch::gprep: tops->gemv_prep(L, l.s); break;
       case Launch::gemm: tops->gemm(L, l.s); break;
       case Launch::prep:
         if (l.s.R > 0)
@@ -528,6 +587,13 @@ class Context {
   long uses_ = 0;
   Buffer<std::int8_t, memory_space> codes_;
   Buffer<float, memory_space> scales_, xbuf_, staged_;
+  // GEMV chain: two slots of codes (3 BitLinears x chain_kp_ each), scales and code sums, and
+  // the count of finished teams (zero between launches)
+  index_t chain_kp_ = 0;
+  Buffer<std::int8_t, memory_space> chain_codes_;
+  Buffer<float, memory_space> chain_scales_;
+  Buffer<std::int32_t, memory_space> chain_qsums_;
+  Buffer<int, memory_space> counter_;
 };
 
 }  // namespace kk

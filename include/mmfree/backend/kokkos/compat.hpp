@@ -136,6 +136,33 @@ KOKKOS_INLINE_FUNCTION T group_reduce(T v, [[maybe_unused]] Op op) {
   return v;
 }
 
+/// \brief Sum of `v` over aligned segments of `width` lanes of a SIMD group (width a power of
+/// two dividing G; every lane of the group calls it): each lane gets its segment's total.
+template <int G>
+KOKKOS_INLINE_FUNCTION std::int32_t segment_sum(std::int32_t v, [[maybe_unused]] int width) {
+  if constexpr (G > 1) {
+    if (width == G) return group_sum<G>(v);
+#if defined(__CUDA_ARCH__)
+    for (int o = width / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o, G);
+#elif defined(__HIP_DEVICE_COMPILE__)
+    for (int o = width / 2; o > 0; o >>= 1) v += __shfl_xor(v, o, G);
+#endif
+  }
+  return v;
+}
+
+/// \brief A load of data another team may have written during this kernel (after the
+/// release/acquire fences of a "last team" hand-off): past the non-coherent L1 on GPUs.
+KOKKOS_INLINE_FUNCTION float load_coherent(const float* p) {
+#if defined(__CUDA_ARCH__)
+  return __ldcg(p);
+#elif defined(__HIP_DEVICE_COMPILE__)
+  return *static_cast<const volatile float*>(p);
+#else
+  return *p;
+#endif
+}
+
 /// Most SIMD groups a team of mmfree's kernels has (1024 threads of 32-lane groups).
 inline constexpr int max_groups = 32;
 
@@ -163,6 +190,23 @@ KOKKOS_INLINE_FUNCTION T team_reduce([[maybe_unused]] const Member& m, T v, [[ma
     }
     m.team_barrier();
     return group_reduce<G>(lane < pg ? slots[lane] : identity, op);
+  }
+}
+/// \brief team_reduce of N values at once (one barrier for all): v[i] becomes the team's
+/// reduction of v[i] in every thread. `slots` holds N * max_groups values of T.
+template <int G, int N, class Member, class T, class Op>
+KOKKOS_INLINE_FUNCTION void team_reduce_n([[maybe_unused]] const Member& m, [[maybe_unused]] T (&v)[N],
+                                          [[maybe_unused]] T* slots, [[maybe_unused]] Op op,
+                                          [[maybe_unused]] T identity) {
+  if constexpr (G > 1) {
+    static_assert(G == max_groups, "the second butterfly runs over one SIMD group of max_groups lanes");
+    const int r = m.team_rank(), lane = r % G, groups = m.team_size() / G;
+    for (int i = 0; i < N; ++i) {
+      const T t = group_reduce<G>(v[i], op);
+      if (lane == 0) slots[i * max_groups + r / G] = t;
+    }
+    m.team_barrier();
+    for (int i = 0; i < N; ++i) v[i] = group_reduce<G>(lane < groups ? slots[i * max_groups + lane] : identity, op);
   }
 }
 /// \brief Like team_reduce, then `fn(total)` (a scalar step such as 1/sqrt(mean + eps)) computed

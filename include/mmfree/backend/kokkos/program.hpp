@@ -59,6 +59,9 @@ struct TernaryOps {
   const char* gemm_label;
   void (*gemv)(Launcher<Ex>&, const Stage&);
   void (*gemm)(Launcher<Ex>&, const Stage&);
+  /// chained GEMV: `next` (or nullptr) is the stage whose input the launch's last team quantises
+  void (*gemv_chain)(Launcher<Ex>&, const Stage&, const Stage* next);
+  void (*gemv_prep)(Launcher<Ex>&, const Stage&);  ///< one team quantises a chained stage's input
 };
 
 /// Which hook an Op came from.
@@ -148,6 +151,12 @@ struct Stage {
   int teams[3] = {0, 0, 0};       ///< teams per BitLinear (gemv: set at launch)
   int tile = 0;                   ///< gemm: tile size class (0 64x128, 1 32x64, 2 16 rows)
   bool mma = false;               ///< gemm: int8 tensor cores (CUDA)
+  // GEMV chain (PlanOptions::gemv_chain): the input is quantised once, before the launch
+  bool chained = false;           ///< gemv / gprep: codes, scales, qsums hold this stage's quantised input
+  int slot = 0;                   ///< which of the two code slots (consecutive stages alternate)
+  index_t code_stride = 0;        ///< codes of BitLinear b at codes + b * code_stride (plane layout)
+  std::int32_t* qsums = nullptr;  ///< sum of the codes of each BitLinear (the offset term of I2/TQ1)
+  int* counter = nullptr;         ///< teams done (the last one quantises the next stage's input)
 };
 
 /// \brief Level-0 scratch of a GEMV team: the activation codes (16-byte aligned), then the f32
@@ -160,7 +169,7 @@ MMFREE_HOST_DEVICE std::size_t gemv_scratch_bytes(const Stage& st, bool with_row
 
 /// One launch of a plan.
 struct Launch {
-  enum Kind : std::uint8_t { op, gemv, prep, gemm, copy } kind = op;
+  enum Kind : std::uint8_t { op, gemv, prep, gemm, copy, gprep } kind = op;
   Op o;      ///< kind == op: an unfused hook
   Stage s;   ///< gemv / prep / gemm; copy uses s.copy_src -> s.copy_dst
 };
@@ -168,7 +177,9 @@ struct Launch {
 /// \brief Planner knobs, part of the backend context's options.
 struct PlanOptions {
   bool fuse = true;            ///< fuse norms, the recurrence step, GLU and residual adds into BitLinears
-  bool gemv = true;            ///< one activation row: fused GEMV (every team recomputes the prologue)
+  bool gemv = true;            ///< one activation row: fused GEMV
+  bool gemv_chain = true;      ///< GEMV: quantise each input once (in the last team of the previous GEMV,
+                               ///< or a one-team launch), not in every team of the consuming GEMV
   int gemv_smem_bytes = 44 * 1024;  ///< level-0 scratch a GEMV team may use (else the split path)
   int gemv_rows_per_group = 0; ///< weight rows per SIMD group of a GEMV team (0: about one wave of groups)
   int gemv_team = 0;           ///< threads of a GEMV team (0: 1024 on GPUs, fewer if the kernel's registers

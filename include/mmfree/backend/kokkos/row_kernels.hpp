@@ -31,7 +31,9 @@ using Member = typename TeamPol<Ex>::member_type;
 template <class Ex>
 struct TeamReducer {
   static constexpr int G = SpaceTraits<Ex>::group;
-  static constexpr std::size_t scratch_bytes = G == 1 ? 16 : 2 * (max_groups + 2) * sizeof(double);
+  /// doubles a turn: max_groups partials + the applied result, or 3 x max_groups 4-byte values
+  static constexpr int turn_doubles = 3 * max_groups / 2 + 2;
+  static constexpr std::size_t scratch_bytes = G == 1 ? 16 : 2 * turn_doubles * sizeof(double);
   double* slots = nullptr;
   int turn = 0;
   int groups = max_groups;  ///< contributing SIMD groups (the first ones)
@@ -39,7 +41,14 @@ struct TeamReducer {
   KOKKOS_INLINE_FUNCTION explicit TeamReducer(unsigned char* scratch) : slots(reinterpret_cast<double*>(scratch)) {}
   KOKKOS_INLINE_FUNCTION double* next() {
     turn ^= 1;
-    return slots + turn * (max_groups + 2);
+    return slots + turn * turn_doubles;
+  }
+  /// Three maxima (of values >= 0) / three int sums at once, all groups contributing.
+  KOKKOS_INLINE_FUNCTION void max3(const Member<Ex>& m, float (&v)[3]) {
+    team_reduce_n<G, 3>(m, v, reinterpret_cast<float*>(next()), MaxOp{}, 0.0f);
+  }
+  KOKKOS_INLINE_FUNCTION void sum3(const Member<Ex>& m, std::int32_t (&v)[3]) {
+    team_reduce_n<G, 3>(m, v, reinterpret_cast<std::int32_t*>(next()), SumOp{}, std::int32_t(0));
   }
   KOKKOS_INLINE_FUNCTION double sum(const Member<Ex>& m, double v) {
     return team_reduce<G>(m, v, next(), SumOp{}, 0.0, groups);
@@ -139,43 +148,63 @@ KOKKOS_INLINE_FUNCTION void team_prefetch_stage(const Member<Ex>& m, const Stage
 ///
 /// Team-collective. With `state_out` (scan_gated) the new state of the row is also written there.
 /// Returns a pointer to the row: xin, or the input itself for Prologue::none (nothing copied).
+///
+/// `coherent`: the inputs may have been written by other teams of this kernel (the last-team
+/// hand-off of a GEMV chain): they are read with load_coherent, and Prologue::none copies the
+/// row to xin too.
 template <class Ex>
 KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st,
-                                                   index_t r, float* xin, float* state_out) {
+                                                   index_t r, float* xin, float* state_out, bool coherent = false) {
   const index_t K = st.K;
   const int t0 = m.team_rank(), T = m.team_size();
+  auto ld = [coherent](const float* p) { return coherent ? load_coherent(p) : *p; };
   switch (st.pro) {
-    case Prologue::none: return st.x.p + r * st.x.stride;
+    case Prologue::none: {
+      const float* x = st.x.p + r * st.x.stride;
+      if (!coherent) return x;
+      for (index_t k = t0; k < K; k += T) xin[k] = ld(x + k);
+      break;
+    }
     case Prologue::rmsnorm: {
       const float* x = st.x.p + r * st.x.stride;
-      const float rr = team_rms_inv<Ex>(m, red, x, K, st.eps1);
+      double s = 0.0;
+      for (index_t k = t0; k < K; k += T) {
+        const float v = ld(x + k);
+        s += double(v) * double(v);
+      }
+      const float rr = red.rms_inv(m, s, K, st.eps1);
       const float* w = st.w1;
-      for (index_t k = t0; k < K; k += T) xin[k] = x[k] * rr * w[k];
+      for (index_t k = t0; k < K; k += T) xin[k] = ld(x + k) * rr * w[k];
       break;
     }
     case Prologue::gated:
     case Prologue::scan_gated: {
       const float* g = st.x.p + r * st.x.stride;
-      const float rg = team_rms_inv<Ex>(m, red, g, K, st.eps1);
+      double sg = 0.0;
+      for (index_t k = t0; k < K; k += T) {
+        const float v = ld(g + k);
+        sg += double(v) * double(v);
+      }
+      const float rg = red.rms_inv(m, sg, K, st.eps1);
       const float* w = st.w1;
       if (st.pro == Prologue::gated) {
         const float* s = st.si.p + r * st.si.stride;
-        for (index_t k = t0; k < K; k += T) xin[k] = (g[k] * rg * w[k]) * math::silu(s[k]);
+        for (index_t k = t0; k < K; k += T) xin[k] = (ld(g + k) * rg * w[k]) * math::silu(ld(s + k));
       } else {
         const float* iv = st.si.p + r * st.si.stride;
         const float* fv = st.sf.p + r * st.sf.stride;
         const float* sv = st.state.p + r * st.state.stride;
         for (index_t k = t0; k < K; k += T) {
-          const float s = mlgru_step(iv[k], fv[k], sv[k], st.lb, k);
+          const float s = mlgru_step(ld(iv + k), ld(fv + k), ld(sv + k), st.lb, k);
           if (state_out) state_out[k] = s;
-          xin[k] = (g[k] * rg * w[k]) * math::silu(s);
+          xin[k] = (ld(g + k) * rg * w[k]) * math::silu(s);
         }
       }
       break;
     }
     case Prologue::glu: {
       const float* u = st.x.p + r * st.x.stride;
-      for (index_t k = t0; k < K; k += T) xin[k] = math::silu(u[k]) * u[K + k];
+      for (index_t k = t0; k < K; k += T) xin[k] = math::silu(ld(u + k)) * ld(u + K + k);
       break;
     }
   }

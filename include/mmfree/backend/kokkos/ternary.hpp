@@ -14,6 +14,7 @@
 // Integer sums are exact, so the result equals backend::Serial's bit for bit.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -262,6 +263,220 @@ struct GemvFunctor {
         }
       }
     }
+  }
+};
+
+/// \brief Quantises a chained stage's input once (GEMV chain): the prologue (norm, recurrence
+/// step, gated norm, GLU), then ref::norm_quantize_row for each BitLinear of the stage, into the
+/// stage's slot: codes (plane layout, as the GEMV reads them), scales and code sums. The new
+/// recurrent state (scan_gated) goes straight to the state: one team owns the whole row.
+///
+/// Team-collective, one team. Inputs may have been written by other teams of the same kernel
+/// (the last-team hand-off): they are read with load_coherent. NR > 0: the row lives in
+/// registers, thread t holding elements t + T e (needs K <= NR * T); NR == 0: through st.xbuf.
+/// Every float step is the oracle's (same expressions, same order).
+template <class Ex, class P, int NR>
+KOKKOS_INLINE_FUNCTION void chain_prep(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st) {
+  const int nblk = int(st.bl[0].row_bytes / 32), kp = int(st.bl[0].kp), K = int(st.K);
+  auto pos = [nblk](int k) {
+    const int b = k / int(P::block_k), rem = k - b * int(P::block_k);
+    return (rem >> 5) * nblk * 32 + b * 32 + (rem & 31);
+  };
+  if constexpr (NR == 0) {
+    float* state_out = st.pro == Prologue::scan_gated ? st.state.p : nullptr;
+    const float* row = team_stage_row<Ex>(m, red, st, 0, st.xbuf, state_out, true);
+    for (int b = 0; b < st.nbl; ++b) {
+      std::int32_t qsum = 0;
+      const float sa = team_norm_quantize<Ex>(m, red, row, st.bl[b].norm, st.K, st.bl[b].kp,
+                                              st.codes + b * st.code_stride, &qsum,
+                                              [pos](index_t k) { return index_t(pos(int(k))); });
+      if (m.team_rank() == 0) st.scales[b] = sa, st.qsums[b] = qsum;
+    }
+  } else {
+    const int T = m.team_size(), t0 = m.team_rank();
+    float xv[NR], sn[NR];
+    const float* x = st.x.p;  // row 0
+    // every load first (one memory latency), then the dependent phases
+    for (int e = 0; e < NR; ++e) {
+      const int k = t0 + T * e;
+      xv[e] = 0.0f, sn[e] = 0.0f;
+      if (k >= K) continue;
+      if (st.pro == Prologue::glu) {
+        xv[e] = math::silu(load_coherent(x + k)) * load_coherent(x + K + k);
+      } else {
+        xv[e] = load_coherent(x + k);
+        if (st.pro == Prologue::gated) {
+          sn[e] = load_coherent(st.si.p + k);
+        } else if (st.pro == Prologue::scan_gated) {
+          sn[e] = mlgru_step(load_coherent(st.si.p + k), load_coherent(st.sf.p + k), load_coherent(st.state.p + k),
+                             st.lb, k);
+          st.state.p[k] = sn[e];  // (this thread's own channel)
+        }
+      }
+    }
+    if (st.pro == Prologue::rmsnorm || st.pro == Prologue::gated || st.pro == Prologue::scan_gated) {
+      double s = 0.0;
+      for (int e = 0; e < NR; ++e) s += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
+      const float r = red.rms_inv(m, s, K, st.eps1);
+      const float* w1 = st.w1;
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        if (k >= K) break;
+        xv[e] = st.pro == Prologue::rmsnorm ? xv[e] * r * w1[k] : (xv[e] * r * w1[k]) * math::silu(sn[e]);
+      }
+    }
+    // ref::norm_quantize_row for each BitLinear: one RMS, then the three maxima and sums at once
+    double s2 = 0.0;
+    for (int e = 0; e < NR; ++e) s2 += double(xv[e]) * double(xv[e]);
+    const float r2 = red.rms_inv(m, s2, K, bitlinear_norm_eps);
+    const int nbl = st.nbl;
+    float amax[3] = {0.0f, 0.0f, 0.0f};
+    for (int e = 0; e < NR; ++e) {
+      const int k = t0 + T * e;
+      if (k >= K) break;
+      for (int b = 0; b < 3; ++b) {
+        if (b >= nbl) break;
+        const float y = xv[e] * r2 * st.bl[b].norm[k];
+        const float a = y < 0.0f ? -y : y;
+        amax[b] = a > amax[b] ? a : amax[b];
+      }
+    }
+    red.max3(m, amax);
+    float sa[3];
+    for (int b = 0; b < 3; ++b) sa[b] = ref::act_scale_from_absmax(amax[b]);
+    std::int32_t total[3] = {0, 0, 0};
+    for (int e = 0; e < NR; ++e) {
+      const int k = t0 + T * e;
+      if (k >= kp) break;
+      for (int b = 0; b < 3; ++b) {
+        if (b >= nbl) break;
+        const std::int8_t v = k < K ? ref::quantize_value(xv[e] * r2 * st.bl[b].norm[k], sa[b]) : std::int8_t(0);
+        st.codes[b * st.code_stride + pos(k)] = v;
+        total[b] += v;
+      }
+    }
+    for (int k = t0 + T * NR; k < kp; k += T)  // padding past NR * T
+      for (int b = 0; b < nbl; ++b) st.codes[b * st.code_stride + pos(k)] = 0;
+    red.sum3(m, total);
+    if (t0 == 0)
+      for (int b = 0; b < nbl; ++b) st.scales[b] = sa[b], st.qsums[b] = total[b];
+  }
+}
+
+/// Lanes of a SIMD group that share one weight row of `nchunks` 16-byte chunks in the chained
+/// GEMV: the whole group, halved (down to 4) while half of it still covers the row, so short
+/// rows (K = 1024: 16 chunks) keep every lane busy with two rows at a time.
+template <int G>
+KOKKOS_INLINE_FUNCTION int gemv_lanes_per_row(int nchunks) {
+  int l = G;
+  while (l > 4 && l / 2 >= nchunks) l /= 2;
+  return l;
+}
+
+/// \brief Decode GEMV of a chained stage: y[n] (+)= dequant(sum_k q[k] * t[n][k]) with the input
+/// already quantised (st.codes / scales / qsums of its slot), so every team goes straight to its
+/// weight rows. Each SIMD group computes `rows_per_group` consecutive rows, `lpr` lanes a row
+/// (gemv_lanes_per_row), 16-byte weight loads kept PRE items ahead, dp4a against the codes
+/// (read from global memory: L1-resident after the first team), a segmented shuffle sum.
+///
+/// When `nx.nbl > 0` the team that finishes last (an atomic count, with fences on both sides)
+/// then quantises the input of the next stage `nx` (chain_prep), which reads this launch's
+/// output: one team does what every team of the old fused GEMV recomputed.
+template <class Ex, class P, int NR>
+struct GemvChainFunctor {
+  using D = Decoder<P>;
+  static constexpr int G = SpaceTraits<Ex>::group;
+  static constexpr int PRE = SpaceTraits<Ex>::gpu ? 4 : 1;  ///< weight loads a lane keeps in flight
+  static constexpr std::size_t scratch_bytes = TeamReducer<Ex>::scratch_bytes + 16;
+  Stage st;
+  Stage nx;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
+    int b = 0, t = m.league_rank();
+    while (b + 1 < st.nbl && t >= st.teams[b]) t -= st.teams[b++];
+    const Ternary& w = st.bl[b];
+    const int groups = m.team_size() / G, rank = m.team_rank();
+    const int lane = rank % G, grp = rank / G;
+    const int row_bytes = int(w.row_bytes), nrows = int(w.rows), nchunks = row_bytes / 16;
+    const int lpr = gemv_lanes_per_row<G>(nchunks), rpw = G / lpr;
+    const int sub = lane / lpr, sl = lane % lpr;  // this lane's row of a step, its chunk
+    const int rpg = st.rows_per_group;
+    const int g0 = (t * groups + grp) * rpg;  // this group's rows: [g0, g1)
+    const int g1 = g0 + rpg < nrows ? g0 + rpg : nrows;
+    const int rounds = (nchunks + lpr - 1) / lpr;
+    const int nitems = g1 > g0 ? (g1 - g0 + rpw - 1) / rpw * rounds : 0;  // uniform over the group
+    // item (j, i): row g0 + rpw j + sub, chunk sl + lpr i
+    const std::uint8_t* base = w.codes + 16 * sl;
+    auto item_ok = [&](int j, int i) { return g0 + rpw * j + sub < g1 && sl + lpr * i < nchunks; };
+    auto item_ptr = [&](int j, int i) { return base + (g0 + rpw * j + sub) * row_bytes + 16 * lpr * i; };
+
+    U4 buf[PRE];
+    int nj = 0, ni = 0;
+    for (int u = 0; u < PRE; ++u) {
+      buf[u] = U4{0, 0, 0, 0};
+      if (u < nitems && item_ok(nj, ni)) buf[u] = load16(item_ptr(nj, ni));
+      if (++ni == rounds) ni = 0, ++nj;
+    }
+    const int plane = (row_bytes / 32) * 32;  // bytes per code plane
+    const std::int8_t* qlane = st.codes + b * st.code_stride + 16 * sl;
+    const float sa = st.scales[b], w_scale = w.w_scale;
+    const std::int32_t qsum = st.qsums[b];
+    const bool residual = st.residual;
+    float* yb = st.y[b].p + g0 + sub;
+    std::int32_t acc = 0;
+    int j = 0, i = 0;
+    for (int base_item = 0; base_item < nitems; base_item += PRE) {
+      for (int u = 0; u < PRE; ++u) {  // unrolled: buf is indexed by constants only
+        if (base_item + u >= nitems) break;  // uniform over the group
+        const U4 v = buf[u];
+        buf[u] = U4{0, 0, 0, 0};
+        if (base_item + u + PRE < nitems && item_ok(nj, ni)) buf[u] = load16(item_ptr(nj, ni));
+        if (++ni == rounds) ni = 0, ++nj;
+        if (item_ok(j, i)) {
+          const std::int8_t* qc = qlane + 16 * lpr * i;
+          for (int s = 0; s < D::words; ++s) {
+            const U4 a = load16(qc + s * plane);
+            acc = dot4(D::code(v.x, s), a.x, acc);
+            acc = dot4(D::code(v.y, s), a.y, acc);
+            acc = dot4(D::code(v.z, s), a.z, acc);
+            acc = dot4(D::code(v.w, s), a.w, acc);
+          }
+        }
+        if (++i == rounds) {  // a step's rows done (uniform over the group)
+          const std::int32_t total = segment_sum<G>(acc, lpr);
+          if (sl == 0 && g0 + rpw * j + sub < g1) {
+            const float y = ref::dequantize(D::offset ? total - qsum : total, sa, w_scale);
+            float* o = yb + rpw * j;
+            *o = residual ? *o + y : y;
+          }
+          acc = 0, i = 0, ++j;
+        }
+      }
+    }
+    if (nx.nbl == 0) return;
+    // hand-off: release this team's outputs, count it; the last team acquires everyone's
+    unsigned char* scratch = team_scratch(m, scratch_bytes);
+    int* last = reinterpret_cast<int*>(scratch + TeamReducer<Ex>::scratch_bytes);
+    ::Kokkos::memory_fence();
+    m.team_barrier();
+    if (rank == 0) *last = ::Kokkos::atomic_fetch_add(st.counter, 1) == int(m.league_size()) - 1 ? 1 : 0;
+    m.team_barrier();
+    if (*last == 0) return;  // team-uniform
+    ::Kokkos::memory_fence();
+    if (rank == 0) *st.counter = 0;  // ready for the next launch (kernels are ordered)
+    TeamReducer<Ex> red(scratch);
+    chain_prep<Ex, P, NR>(m, red, nx);
+  }
+};
+
+/// One team quantises the input of a chained stage whose predecessor is not a chained GEMV.
+template <class Ex, class P, int NR>
+struct GemvPrepFunctor {
+  static constexpr std::size_t scratch_bytes = TeamReducer<Ex>::scratch_bytes;
+  Stage st;
+  KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
+    TeamReducer<Ex> red(team_scratch(m, scratch_bytes));
+    chain_prep<Ex, P, NR>(m, red, st);
   }
 };
 
@@ -517,6 +732,21 @@ const char* ternary_label(int kind, Prologue pro = Prologue::none) {
                                       base + "[gemv+scan+gated_norm]", base + "[gemv+glu]"};
   return kind == 1 ? gemv[int(pro)].c_str() : names[kind].c_str();
 }
+/// Chained GEMV labels: [gemv>rmsnorm] = the GEMV, then (last team) the next stage's input
+/// quantised after its rmsnorm prologue; [quantize:rmsnorm] = a one-team quantisation launch.
+template <class P>
+const char* chain_label(bool prep, const Stage* next) {
+  static const std::string base = "mmfree::BitLinear<" + std::string(P::name()) + ",int8>";
+  static const char* pro[5] = {"none", "rmsnorm", "gated_norm", "scan+gated_norm", "glu"};
+  static const std::string gemv[6] = {base + "[gemv]", base + "[gemv>" + pro[0] + "]", base + "[gemv>" + pro[1] + "]",
+                                      base + "[gemv>" + pro[2] + "]", base + "[gemv>" + pro[3] + "]",
+                                      base + "[gemv>" + pro[4] + "]"};
+  static const std::string quant[5] = {base + "[quantize:" + pro[0] + "]", base + "[quantize:" + pro[1] + "]",
+                                       base + "[quantize:" + pro[2] + "]", base + "[quantize:" + pro[3] + "]",
+                                       base + "[quantize:" + pro[4] + "]"};
+  if (prep) return quant[int(next->pro)].c_str();
+  return next == nullptr ? gemv[0].c_str() : gemv[1 + int(next->pro)].c_str();
+}
 
 // (No Kokkos::LaunchBounds on these policies: Kokkos 4.6 cannot put a kernel with launch bounds
 // into a CUDA graph, an ambiguous overload in its global-memory launcher.)
@@ -591,6 +821,90 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
   }
 }
 
+/// \brief Largest team (a multiple of the SIMD group, at most `team`) that functor F can run
+/// with `scratch` bytes of level-0 scratch, eagerly and as a graph node (GPUs; `team` elsewhere).
+template <class Ex, class F>
+int fit_team(Launcher<Ex>& L, const F& f, std::size_t scratch, int team) {
+  if constexpr (SpaceTraits<Ex>::gpu) {
+    constexpr int G = SpaceTraits<Ex>::group;
+    const auto probe =
+        light(::Kokkos::TeamPolicy<Ex>(L.ex, 1, ::Kokkos::AUTO).set_scratch_size(0, ::Kokkos::PerTeam(scratch)));
+    const int most = std::min(probe.team_size_max(f, ::Kokkos::ParallelForTag()),
+                              in_graph(probe).team_size_max(f, ::Kokkos::ParallelForTag()));
+    return std::max(G, std::min(team, most / G * G));
+  } else {
+    (void)L, (void)f, (void)scratch;
+    return team;
+  }
+}
+
+/// \brief Launches a chained GEMV (PlanOptions::gemv_chain); `next`: the chained stage after it,
+/// whose input its last team quantises (nullptr: none). Team: `st.team` threads, or on GPUs the
+/// largest up to 1024 the kernel's registers allow (the last team's quantisation is a chain of
+/// team reductions: wide teams shorten it); rows per SIMD group: about one wave of groups.
+template <class Ex, class P>
+void launch_gemv_chain(Launcher<Ex>& L, const Stage& st0, const Stage* next) {
+  constexpr int G = SpaceTraits<Ex>::group;
+  constexpr bool gpu = SpaceTraits<Ex>::gpu;
+  index_t total = 0;
+  for (int b = 0; b < st0.nbl; ++b) {
+    check(st0.bl[b].rows * st0.bl[b].row_bytes < (index_t(1) << 31), "backend::Kokkos: a weight matrix over 2 GiB");
+    total += st0.bl[b].rows;
+  }
+  if (total == 0) return;
+  int team = st0.team > 0 ? st0.team : gpu ? max_groups * G : 1;
+  for (bool launched = false; !launched;) {
+    with_gemv_nr<Ex>(next != nullptr ? next->K : 0, team, [&](auto nr) {
+      using F = GemvChainFunctor<Ex, P, decltype(nr)::value>;
+      F f{st0, next != nullptr ? *next : Stage{}};
+      const int fit = fit_team<Ex>(L, f, F::scratch_bytes, team);
+      if (fit < team) {  // too many registers: a smaller team (and maybe another NR)
+        team = fit;
+        return;
+      }
+      const index_t groups = team / G;
+      const index_t conc = index_t(L.ex.concurrency());
+      const index_t slots = gpu ? std::max<index_t>(1, conc / 2048) * std::max(1, 2048 / team) * groups : conc;
+      const int rpw = G / gemv_lanes_per_row<G>(int(st0.bl[0].row_bytes / 16));
+      index_t rpg = f.st.rows_per_group > 0 ? f.st.rows_per_group : std::max<index_t>(1, (total + slots - 1) / slots);
+      rpg = (rpg + rpw - 1) / rpw * rpw;  // whole steps of rpw rows
+      f.st.rows_per_group = int(rpg);
+      f.st.team = team;
+      index_t league = 0;
+      for (int b = 0; b < f.st.nbl; ++b) {
+        f.st.teams[b] = int((f.st.bl[b].rows + groups * rpg - 1) / (groups * rpg));
+        league += f.st.teams[b];
+      }
+      const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, int(league), team)
+                           .set_scratch_size(0, ::Kokkos::PerTeam(F::scratch_bytes));
+      L(chain_label<P>(false, next), pol, f);
+      launched = true;
+    });
+  }
+}
+
+/// Launches the one-team quantisation of a chained stage's input (see chain_prep).
+template <class Ex, class P>
+void launch_gemv_prep(Launcher<Ex>& L, const Stage& st) {
+  constexpr bool gpu = SpaceTraits<Ex>::gpu;
+  int team = st.team > 0 ? st.team : gpu ? max_groups * SpaceTraits<Ex>::group : 1;
+  for (bool launched = false; !launched;) {
+    with_gemv_nr<Ex>(st.K, team, [&](auto nr) {
+      using F = GemvPrepFunctor<Ex, P, decltype(nr)::value>;
+      const F f{st};
+      const int fit = fit_team<Ex>(L, f, F::scratch_bytes, team);
+      if (fit < team) {
+        team = fit;
+        return;
+      }
+      const auto pol =
+          ::Kokkos::TeamPolicy<Ex>(L.ex, 1, team).set_scratch_size(0, ::Kokkos::PerTeam(F::scratch_bytes));
+      L(chain_label<P>(true, &st), pol, f);
+      launched = true;
+    });
+  }
+}
+
 template <class Ex, class F, int Threads>
 void launch_tiled(Launcher<Ex>& L, const char* label, F f) {
   f.tiles_m = int((f.st.R + F::TM - 1) / F::TM);
@@ -638,7 +952,8 @@ void launch_gemm(Launcher<Ex>& L, const Stage& st) {
 template <class Ex, class P>
 const TernaryOps<Ex>* ternary_ops() {
   (void)sizeof(Decoder<P>);  // unsupported packings fail here, naming the supported ones
-  static const TernaryOps<Ex> ops{ternary_label<P>(1), ternary_label<P>(0), &launch_gemv<Ex, P>, &launch_gemm<Ex, P>};
+  static const TernaryOps<Ex> ops{ternary_label<P>(1),       ternary_label<P>(0),         &launch_gemv<Ex, P>,
+                                  &launch_gemm<Ex, P>,       &launch_gemv_chain<Ex, P>,   &launch_gemv_prep<Ex, P>};
   return &ops;
 }
 
