@@ -152,6 +152,13 @@ std::vector<std::int32_t> prompt_ids(index_t n, index_t V) {
   return ids;
 }
 
+/// The backend options the measured workspaces use (the defaults, but for --no-gemv-chain).
+mmfree::kk::Options base_options(const KokkosBenchOptions& o) {
+  mmfree::kk::Options opt;
+  opt.plan.gemv_chain = !o.no_gemv_chain;
+  return opt;
+}
+
 /// Batch 1: decode and one-pass prefill under kernel-choice variants, and a per-kernel profile
 /// (every launch fenced: absolute times include launch overhead, the split is what matters).
 template <class Model>
@@ -270,9 +277,10 @@ void run(const KokkosBenchOptions& o, const DeviceInfo& dev, const Bandwidth& bw
     j["gen"] = o.gen;
     j["chunk"] = chunk;
     j["reps"] = o.reps;
+    j["gemv_chain"] = !o.no_gemv_chain;
     {
-      auto ws = model.make_workspace(
-          {.max_batch = B, .max_chunk = chunk, .all_logits = false});
+      auto ws = model.make_workspace({.max_batch = B, .max_chunk = chunk, .all_logits = false},
+                                     mmfree::kk::Context<Ex>(Ex{}, base_options(o)));
       auto st = model.make_state(B);
       const auto ids = prompt_ids(B * o.prompt, V);
       std::vector<float> logits(static_cast<std::size_t>(B * V));
@@ -332,7 +340,8 @@ void run(const KokkosBenchOptions& o, const DeviceInfo& dev, const Bandwidth& bw
     // one-pass prefill (chunk = prompt) for batch 1, with its own memory peak
     if (B == 1 && chunk < o.prompt) {
       Mem::reset_peak();
-      auto ws = model.make_workspace({.max_batch = 1, .max_chunk = o.prompt, .all_logits = false});
+      auto ws = model.make_workspace({.max_batch = 1, .max_chunk = o.prompt, .all_logits = false},
+                                     mmfree::kk::Context<Ex>(Ex{}, base_options(o)));
       auto st = model.make_state(1);
       const auto ids = prompt_ids(o.prompt, V);
       std::vector<float> logits(static_cast<std::size_t>(V));

@@ -19,6 +19,14 @@
 #error "mmfree's Kokkos backend needs Kokkos 3.4 or later"
 #endif
 
+/// A device function the compiler must not inline: code the common path never runs (a GEMV's
+/// last-team tail) is otherwise scheduled into it, ahead of the first weight load.
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define MMFREE_KK_NOINLINE __noinline__
+#else
+#define MMFREE_KK_NOINLINE __attribute__((noinline))
+#endif
+
 MMFREE_NAMESPACE_BEGIN
 namespace kk {
 
@@ -261,6 +269,28 @@ KOKKOS_INLINE_FUNCTION std::uint32_t minus_one_bytes(std::uint32_t w) {
 KOKKOS_INLINE_FUNCTION void prefetch_line([[maybe_unused]] const void* p) {
 #if defined(__CUDA_ARCH__)
   asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#endif
+}
+
+/// Hint: bring the 128-byte line at p into the L2 cache (CUDA; nothing elsewhere).
+KOKKOS_INLINE_FUNCTION void prefetch_l2([[maybe_unused]] const void* p) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#endif
+}
+
+/// \brief Adds 1 to *p at device scope with release and acquire semantics; returns the old value.
+/// One `atom.acq_rel.gpu` on CUDA (sm_70+), fences around a Kokkos atomic elsewhere.
+KOKKOS_INLINE_FUNCTION int atomic_inc_acq_rel(int* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(p) : "memory");
+  return old;
+#else
+  ::Kokkos::memory_fence();
+  const int old = ::Kokkos::atomic_fetch_add(p, 1);
+  ::Kokkos::memory_fence();
+  return old;
 #endif
 }
 

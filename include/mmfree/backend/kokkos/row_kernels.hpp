@@ -62,6 +62,11 @@ struct TeamReducer {
     return team_reduce_apply<G>(m, partial, next(), SumOp{}, 0.0, groups,
                                 [n, eps](double total) { return ref::rms_inv_from_sum(total, n, eps); });
   }
+  /// rms_inv with the second level of the reduction and the scalar step done by every SIMD group
+  /// (one barrier: for a team alone on its multiprocessor, where latency is all that counts)
+  KOKKOS_INLINE_FUNCTION float rms_inv_all(const Member<Ex>& m, double partial, index_t n, float eps) {
+    return ref::rms_inv_from_sum(team_reduce<G>(m, partial, next(), SumOp{}, 0.0, max_groups), n, eps);
+  }
   /// max of values >= 0 (absolute values)
   KOKKOS_INLINE_FUNCTION float max(const Member<Ex>& m, float v) {
     return team_reduce<G>(m, v, reinterpret_cast<float*>(next()), MaxOp{}, 0.0f, groups);

@@ -4,10 +4,13 @@
 // * Decoder<P>: a packed 32-bit word of a 32-byte block yields `words` code words of four int8
 //   codes each; code word s of block word w holds the codes of weights 32*s + 4*w .. +3 of the
 //   block. For I2 that is (word >> 2s) & 0x03030303: two instructions per four weights.
-// * GemvFunctor (decode, one activation row): every team recomputes the stage prologue (norm,
-//   recurrence step, GLU...) and quantises the row into level-0 scratch, then each SIMD group
-//   (a warp on CUDA) computes whole weight rows with 16-byte loads and int8 dot products (dp4a),
-//   reduced with shuffles. No intermediate goes through device memory.
+// * GemvChainFunctor (decode, one activation row; the default): the input arrives quantised
+//   (codes, scale, code sum in a slot), each SIMD group (a warp on CUDA) computes whole weight
+//   rows with 16-byte loads and int8 dot products (dp4a) reduced with shuffles, and the team
+//   that finishes last quantises the next stage's input (chain_prep) for the next launch.
+// * GemvFunctor (decode, PlanOptions::gemv_chain off): every team recomputes the stage prologue
+//   (norm, recurrence step, GLU...) and quantises the row into level-0 scratch, then computes
+//   its rows as above. No intermediate goes through device memory.
 // * GemmFunctor / GemmMmaFunctor (prefill and batched decode): tiles of activation codes
 //   (written by PrepFunctor) and weights decoded to signed int8 in scratch; int32 sums from
 //   dp4a-style dot products, or from int8 tensor cores (mma.sync m16n8k32) on CUDA.
@@ -266,6 +269,36 @@ struct GemvFunctor {
   }
 };
 
+/// \brief What chain_prep needs of a stage, compact (kernel arguments are read through the
+/// constant cache: every line a kernel touches first costs a miss).
+struct PrepArgs {
+  const float* x = nullptr;  ///< prologue input row (glu: 2K values)
+  const float* si = nullptr;
+  const float* sf = nullptr;
+  float* state = nullptr;
+  const float* lb = nullptr;
+  const float* w1 = nullptr;
+  const float* norm[3] = {nullptr, nullptr, nullptr};  ///< each BitLinear's norm weight
+  float* xbuf = nullptr;                               ///< NR == 0: the f32 row
+  std::int8_t* codes = nullptr;
+  float* scales = nullptr;
+  std::int32_t* qsums = nullptr;
+  int code_stride = 0, K = 0, kp = 0, nblk = 0, nbl = 0;  ///< nbl == 0: nothing to do
+  float eps1 = 0.0f;
+  Prologue pro = Prologue::none;
+};
+
+/// The PrepArgs of a chained stage (its slot pointers set).
+inline PrepArgs prep_args(const Stage& st) {
+  PrepArgs a;
+  a.x = st.x.p, a.si = st.si.p, a.sf = st.sf.p, a.state = st.state.p, a.lb = st.lb, a.w1 = st.w1;
+  for (int b = 0; b < st.nbl; ++b) a.norm[b] = st.bl[b].norm;
+  a.xbuf = st.xbuf, a.codes = st.codes, a.scales = st.scales, a.qsums = st.qsums;
+  a.code_stride = int(st.code_stride), a.K = int(st.K), a.kp = int(st.bl[0].kp), a.nblk = int(st.bl[0].row_bytes / 32);
+  a.nbl = st.nbl, a.eps1 = st.eps1, a.pro = st.pro;
+  return a;
+}
+
 /// \brief Quantises a chained stage's input once (GEMV chain): the prologue (norm, recurrence
 /// step, gated norm, GLU), then ref::norm_quantize_row for each BitLinear of the stage, into the
 /// stage's slot: codes (plane layout, as the GEMV reads them), scales and code sums. The new
@@ -273,93 +306,124 @@ struct GemvFunctor {
 ///
 /// Team-collective, one team. Inputs may have been written by other teams of the same kernel
 /// (the last-team hand-off): they are read with load_coherent. NR > 0: the row lives in
-/// registers, thread t holding elements t + T e (needs K <= NR * T); NR == 0: through st.xbuf.
+/// registers, thread t holding elements t + T e (needs K <= NR * T); each phase issues all its
+/// loads before the first use (stores through int8 pointers may alias anything: a load after
+/// one would wait a whole memory latency). NR == 0: through a.xbuf (host spaces, long rows).
 /// Every float step is the oracle's (same expressions, same order).
 template <class Ex, class P, int NR>
-KOKKOS_INLINE_FUNCTION void chain_prep(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st) {
-  const int nblk = int(st.bl[0].row_bytes / 32), kp = int(st.bl[0].kp), K = int(st.K);
+MMFREE_KK_NOINLINE KOKKOS_FUNCTION void chain_prep(const Member<Ex>& m, TeamReducer<Ex>& red, const PrepArgs& a) {
+  const int nblk = a.nblk, kp = a.kp, K = a.K, nbl = a.nbl;
   auto pos = [nblk](int k) {
     const int b = k / int(P::block_k), rem = k - b * int(P::block_k);
     return (rem >> 5) * nblk * 32 + b * 32 + (rem & 31);
   };
   if constexpr (NR == 0) {
-    float* state_out = st.pro == Prologue::scan_gated ? st.state.p : nullptr;
-    const float* row = team_stage_row<Ex>(m, red, st, 0, st.xbuf, state_out, true);
-    for (int b = 0; b < st.nbl; ++b) {
+    Stage st;
+    st.pro = a.pro, st.x.p = const_cast<float*>(a.x), st.si.p = const_cast<float*>(a.si), st.sf.p = const_cast<float*>(a.sf);
+    st.state.p = a.state, st.lb = a.lb, st.w1 = a.w1, st.eps1 = a.eps1, st.K = K;
+    const float* row = team_stage_row<Ex>(m, red, st, 0, a.xbuf, a.pro == Prologue::scan_gated ? a.state : nullptr, true);
+    for (int b = 0; b < nbl; ++b) {
       std::int32_t qsum = 0;
-      const float sa = team_norm_quantize<Ex>(m, red, row, st.bl[b].norm, st.K, st.bl[b].kp,
-                                              st.codes + b * st.code_stride, &qsum,
+      const float sa = team_norm_quantize<Ex>(m, red, row, a.norm[b], K, kp, a.codes + b * a.code_stride, &qsum,
                                               [pos](index_t k) { return index_t(pos(int(k))); });
-      if (m.team_rank() == 0) st.scales[b] = sa, st.qsums[b] = qsum;
+      if (m.team_rank() == 0) a.scales[b] = sa, a.qsums[b] = qsum;
     }
   } else {
     const int T = m.team_size(), t0 = m.team_rank();
-    float xv[NR], sn[NR];
-    const float* x = st.x.p;  // row 0
-    // every load first (one memory latency), then the dependent phases
+    const Prologue pro = a.pro;
+    float xv[NR], sn[NR], w1v[NR];
+    // phase 1: the prologue's inputs, all loads first (the norm weights of phase 3 into L1)
     for (int e = 0; e < NR; ++e) {
       const int k = t0 + T * e;
-      xv[e] = 0.0f, sn[e] = 0.0f;
-      if (k >= K) continue;
-      if (st.pro == Prologue::glu) {
-        xv[e] = math::silu(load_coherent(x + k)) * load_coherent(x + K + k);
-      } else {
-        xv[e] = load_coherent(x + k);
-        if (st.pro == Prologue::gated) {
-          sn[e] = load_coherent(st.si.p + k);
-        } else if (st.pro == Prologue::scan_gated) {
-          sn[e] = mlgru_step(load_coherent(st.si.p + k), load_coherent(st.sf.p + k), load_coherent(st.state.p + k),
-                             st.lb, k);
-          st.state.p[k] = sn[e];  // (this thread's own channel)
-        }
-      }
+      xv[e] = k < K ? load_coherent(a.x + k) : 0.0f;
+      sn[e] = 0.0f, w1v[e] = 0.0f;
+      if ((t0 & 31) == 0 && k < K)
+        for (int b = 0; b < nbl; ++b) prefetch_line(a.norm[b] + k);
     }
-    if (st.pro == Prologue::rmsnorm || st.pro == Prologue::gated || st.pro == Prologue::scan_gated) {
-      double s = 0.0;
-      for (int e = 0; e < NR; ++e) s += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
-      const float r = red.rms_inv(m, s, K, st.eps1);
-      const float* w1 = st.w1;
+    if (pro == Prologue::glu) {
       for (int e = 0; e < NR; ++e) {
         const int k = t0 + T * e;
-        if (k >= K) break;
-        xv[e] = st.pro == Prologue::rmsnorm ? xv[e] * r * w1[k] : (xv[e] * r * w1[k]) * math::silu(sn[e]);
+        sn[e] = k < K ? load_coherent(a.x + K + k) : 0.0f;
+      }
+    } else if (pro == Prologue::rmsnorm) {
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        w1v[e] = k < K ? a.w1[k] : 0.0f;
+      }
+    } else if (pro == Prologue::gated) {
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        w1v[e] = k < K ? a.w1[k] : 0.0f;
+        sn[e] = k < K ? load_coherent(a.si + k) : 0.0f;
+      }
+    } else if (pro == Prologue::scan_gated) {
+      float iv[NR], fv[NR], sv[NR];
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        w1v[e] = k < K ? a.w1[k] : 0.0f;
+        iv[e] = k < K ? load_coherent(a.si + k) : 0.0f;
+        fv[e] = k < K ? load_coherent(a.sf + k) : 0.0f;
+        sv[e] = k < K ? load_coherent(a.state + k) : 0.0f;
+      }
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        if (k < K) sn[e] = mlgru_step(iv[e], fv[e], sv[e], a.lb, k);
+      }
+      for (int e = 0; e < NR; ++e) {  // (this thread's own channels)
+        const int k = t0 + T * e;
+        if (k < K) a.state[k] = sn[e];
       }
     }
-    // ref::norm_quantize_row for each BitLinear: one RMS, then the three maxima and sums at once
+    // phase 2: the prologue
+    if (pro == Prologue::glu) {
+      for (int e = 0; e < NR; ++e) xv[e] = t0 + T * e < K ? math::silu(xv[e]) * sn[e] : 0.0f;
+    } else if (pro != Prologue::none) {
+      double s = 0.0;
+      for (int e = 0; e < NR; ++e) s += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
+      const float r = red.rms_inv_all(m, s, K, a.eps1);
+      for (int e = 0; e < NR; ++e)
+        xv[e] = pro == Prologue::rmsnorm ? xv[e] * r * w1v[e] : (xv[e] * r * w1v[e]) * math::silu(sn[e]);
+    }
+    // phase 3: ref::norm_quantize_row for each BitLinear: one RMS, the maxima and sums at once
+    float wb[3][NR];
+    for (int b = 0; b < 3; ++b)
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        wb[b][e] = b < nbl && k < K ? a.norm[b][k] : 0.0f;
+      }
     double s2 = 0.0;
     for (int e = 0; e < NR; ++e) s2 += double(xv[e]) * double(xv[e]);
-    const float r2 = red.rms_inv(m, s2, K, bitlinear_norm_eps);
-    const int nbl = st.nbl;
+    const float r2 = red.rms_inv_all(m, s2, K, bitlinear_norm_eps);
     float amax[3] = {0.0f, 0.0f, 0.0f};
-    for (int e = 0; e < NR; ++e) {
-      const int k = t0 + T * e;
-      if (k >= K) break;
-      for (int b = 0; b < 3; ++b) {
-        if (b >= nbl) break;
-        const float y = xv[e] * r2 * st.bl[b].norm[k];
-        const float a = y < 0.0f ? -y : y;
-        amax[b] = a > amax[b] ? a : amax[b];
+    for (int b = 0; b < 3; ++b)
+      for (int e = 0; e < NR; ++e) {
+        const float y = xv[e] * r2 * wb[b][e];  // 0 past K and past nbl
+        const float v = y < 0.0f ? -y : y;
+        amax[b] = v > amax[b] ? v : amax[b];
       }
-    }
     red.max3(m, amax);
     float sa[3];
     for (int b = 0; b < 3; ++b) sa[b] = ref::act_scale_from_absmax(amax[b]);
     std::int32_t total[3] = {0, 0, 0};
-    for (int e = 0; e < NR; ++e) {
-      const int k = t0 + T * e;
-      if (k >= kp) break;
-      for (int b = 0; b < 3; ++b) {
-        if (b >= nbl) break;
-        const std::int8_t v = k < K ? ref::quantize_value(xv[e] * r2 * st.bl[b].norm[k], sa[b]) : std::int8_t(0);
-        st.codes[b * st.code_stride + pos(k)] = v;
-        total[b] += v;
+    std::int8_t qv[3][NR];
+    for (int b = 0; b < 3; ++b)
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        qv[b][e] = k < K ? ref::quantize_value(xv[e] * r2 * wb[b][e], sa[b]) : std::int8_t(0);
+        total[b] += qv[b][e];
       }
+    for (int b = 0; b < 3; ++b) {
+      if (b >= nbl) break;
+      std::int8_t* q = a.codes + b * a.code_stride;
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        if (k < kp) q[pos(k)] = qv[b][e];
+      }
+      for (int k = t0 + T * NR; k < kp; k += T) q[pos(k)] = 0;  // padding past NR * T
     }
-    for (int k = t0 + T * NR; k < kp; k += T)  // padding past NR * T
-      for (int b = 0; b < nbl; ++b) st.codes[b * st.code_stride + pos(k)] = 0;
     red.sum3(m, total);
     if (t0 == 0)
-      for (int b = 0; b < nbl; ++b) st.scales[b] = sa[b], st.qsums[b] = total[b];
+      for (int b = 0; b < nbl; ++b) a.scales[b] = sa[b], a.qsums[b] = total[b];
   }
 }
 
@@ -373,97 +437,130 @@ KOKKOS_INLINE_FUNCTION int gemv_lanes_per_row(int nchunks) {
   return l;
 }
 
+/// What the chained GEMV needs of its stage, compact (see PrepArgs).
+struct GemvArgs {
+  const std::uint8_t* w[3] = {nullptr, nullptr, nullptr};  ///< packed rows of each BitLinear
+  float* y[3] = {nullptr, nullptr, nullptr};
+  float w_scale[3] = {1.0f, 1.0f, 1.0f};
+  int rows[3] = {0, 0, 0};
+  int teams[3] = {0, 0, 0};
+  const std::int8_t* q = nullptr;  ///< the stage's slot: codes, scales, code sums
+  const float* scales = nullptr;
+  const std::int32_t* qsums = nullptr;
+  int* counter = nullptr;
+  const std::uint8_t* pf[3] = {nullptr, nullptr, nullptr};  ///< the next stage's weights (L2 prefetch)
+  int pf_lines[3] = {0, 0, 0};                              ///< ... in 128-byte lines
+  int code_stride = 0, row_bytes = 0, nbl = 0, rows_per_group = 1;
+  int lpr_shift = 0;  ///< log2 of the lanes a row (gemv_lanes_per_row)
+  int rounds = 1;     ///< 16-byte chunks of a row a lane computes
+  bool residual = false;
+};
+
+/// log2 of a power of two.
+KOKKOS_INLINE_FUNCTION constexpr int ilog2(int v) {
+  int s = 0;
+  while ((1 << s) < v) ++s;
+  return s;
+}
+
 /// \brief Decode GEMV of a chained stage: y[n] (+)= dequant(sum_k q[k] * t[n][k]) with the input
-/// already quantised (st.codes / scales / qsums of its slot), so every team goes straight to its
-/// weight rows. Each SIMD group computes `rows_per_group` consecutive rows, `lpr` lanes a row
-/// (gemv_lanes_per_row), 16-byte weight loads kept PRE items ahead, dp4a against the codes
-/// (read from global memory: L1-resident after the first team), a segmented shuffle sum.
+/// already quantised (the slot's codes, scales and code sums), so every team goes straight to
+/// its weight rows. Each SIMD group computes `rows_per_group` consecutive rows, `lpr` lanes a row
+/// (gemv_lanes_per_row); a lane's items (row, 16-byte chunk) are loaded four at a time before
+/// any is used (launches size groups so most lanes have at most four), dp4a against the codes
+/// (read from global memory: L1-resident after the first team), then a segmented shuffle sum.
 ///
-/// When `nx.nbl > 0` the team that finishes last (an atomic count, with fences on both sides)
-/// then quantises the input of the next stage `nx` (chain_prep), which reads this launch's
-/// output: one team does what every team of the old fused GEMV recomputed.
+/// When `nx.nbl > 0` the team that finishes last (an atomic count behind a barrier and a fence,
+/// as a grid barrier does) then quantises the input of the next stage (chain_prep), which reads
+/// this launch's output: one team does what every team of the fused GEMV recomputed.
 template <class Ex, class P, int NR>
 struct GemvChainFunctor {
   using D = Decoder<P>;
   static constexpr int G = SpaceTraits<Ex>::group;
-  static constexpr int PRE = SpaceTraits<Ex>::gpu ? 4 : 1;  ///< weight loads a lane keeps in flight
+  static constexpr int B = 4;  ///< items loaded at once
   static constexpr std::size_t scratch_bytes = TeamReducer<Ex>::scratch_bytes + 16;
-  Stage st;
-  Stage nx;
+  GemvArgs a;
+  PrepArgs nx;
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
     int b = 0, t = m.league_rank();
-    while (b + 1 < st.nbl && t >= st.teams[b]) t -= st.teams[b++];
-    const Ternary& w = st.bl[b];
-    const int groups = m.team_size() / G, rank = m.team_rank();
-    const int lane = rank % G, grp = rank / G;
-    const int row_bytes = int(w.row_bytes), nrows = int(w.rows), nchunks = row_bytes / 16;
-    const int lpr = gemv_lanes_per_row<G>(nchunks), rpw = G / lpr;
-    const int sub = lane / lpr, sl = lane % lpr;  // this lane's row of a step, its chunk
-    const int rpg = st.rows_per_group;
-    const int g0 = (t * groups + grp) * rpg;  // this group's rows: [g0, g1)
-    const int g1 = g0 + rpg < nrows ? g0 + rpg : nrows;
-    const int rounds = (nchunks + lpr - 1) / lpr;
-    const int nitems = g1 > g0 ? (g1 - g0 + rpw - 1) / rpw * rounds : 0;  // uniform over the group
-    // item (j, i): row g0 + rpw j + sub, chunk sl + lpr i
-    const std::uint8_t* base = w.codes + 16 * sl;
-    auto item_ok = [&](int j, int i) { return g0 + rpw * j + sub < g1 && sl + lpr * i < nchunks; };
-    auto item_ptr = [&](int j, int i) { return base + (g0 + rpw * j + sub) * row_bytes + 16 * lpr * i; };
-
-    U4 buf[PRE];
-    int nj = 0, ni = 0;
-    for (int u = 0; u < PRE; ++u) {
-      buf[u] = U4{0, 0, 0, 0};
-      if (u < nitems && item_ok(nj, ni)) buf[u] = load16(item_ptr(nj, ni));
-      if (++ni == rounds) ni = 0, ++nj;
+    if (a.nbl > 1 && t >= a.teams[0]) {
+      t -= a.teams[0], b = 1;
+      if (a.nbl > 2 && t >= a.teams[1]) t -= a.teams[1], b = 2;
     }
-    const int plane = (row_bytes / 32) * 32;  // bytes per code plane
-    const std::int8_t* qlane = st.codes + b * st.code_stride + 16 * sl;
-    const float sa = st.scales[b], w_scale = w.w_scale;
-    const std::int32_t qsum = st.qsums[b];
-    const bool residual = st.residual;
-    float* yb = st.y[b].p + g0 + sub;
+    // no integer division: lanes a row and rows a step are powers of two (shifts)
+    constexpr int gs = ilog2(G);
+    const int rank = m.team_rank(), lane = rank & (G - 1), grp = rank >> gs, groups = m.team_size() >> gs;
+    const int ls = a.lpr_shift, lpr = 1 << ls, rs = gs - ls, rpw = 1 << rs;
+    const int sub = lane >> ls, sl = lane & (lpr - 1);
+    const int row_bytes = a.row_bytes, nchunks = row_bytes >> 4, rounds = a.rounds;
+    const int rpg = a.rows_per_group;
+    const int g0 = (t * groups + grp) * rpg;
+    const int g1 = g0 + rpg < a.rows[b] ? g0 + rpg : a.rows[b];
+    const int nitems = g1 > g0 ? ((g1 - g0 + rpw - 1) >> rs) * rounds : 0;  // uniform over the group
+    const int my_rows = g1 - g0 - sub;  // rows of this lane: sub, sub + rpw, ... below g1 - g0
+    const std::uint8_t* wl = a.w[b] + (g0 + sub) * row_bytes + 16 * sl;
+    const std::int8_t* ql = a.q + b * a.code_stride + 16 * sl;
+    const float sa = a.scales[b], w_scale = a.w_scale[b];
+    const std::int32_t qsum = a.qsums[b];
+    float* yl = a.y[b] + g0 + sub;
+    const int step_bytes = rpw * row_bytes, chunk_bytes = 16 * lpr;
+    if (nitems > 0)  // the codes of the first round into L1 while the weights load
+      for (int s = 0; s < D::words; ++s) prefetch_line(ql + s * row_bytes);
     std::int32_t acc = 0;
-    int j = 0, i = 0;
-    for (int base_item = 0; base_item < nitems; base_item += PRE) {
-      for (int u = 0; u < PRE; ++u) {  // unrolled: buf is indexed by constants only
-        if (base_item + u >= nitems) break;  // uniform over the group
-        const U4 v = buf[u];
-        buf[u] = U4{0, 0, 0, 0};
-        if (base_item + u + PRE < nitems && item_ok(nj, ni)) buf[u] = load16(item_ptr(nj, ni));
-        if (++ni == rounds) ni = 0, ++nj;
-        if (item_ok(j, i)) {
-          const std::int8_t* qc = qlane + 16 * lpr * i;
+    int j = 0, i = 0;  // the next item to compute: row step j, round i
+    for (int base = 0; base < nitems; base += B) {
+      U4 v[B];
+      int lj = j, li = i;
+      for (int u = 0; u < B; ++u) {  // loads first
+        const bool ok = base + u < nitems && rpw * lj < my_rows && sl + lpr * li < nchunks;
+        v[u] = ok ? load16(wl + lj * step_bytes + li * chunk_bytes) : U4{0, 0, 0, 0};
+        if (++li == rounds) li = 0, ++lj;
+      }
+      for (int u = 0; u < B; ++u) {
+        if (base + u >= nitems) break;  // uniform over the group
+        if (rpw * j < my_rows && sl + lpr * i < nchunks) {
+          const std::int8_t* qc = ql + i * chunk_bytes;
           for (int s = 0; s < D::words; ++s) {
-            const U4 a = load16(qc + s * plane);
-            acc = dot4(D::code(v.x, s), a.x, acc);
-            acc = dot4(D::code(v.y, s), a.y, acc);
-            acc = dot4(D::code(v.z, s), a.z, acc);
-            acc = dot4(D::code(v.w, s), a.w, acc);
+            const U4 q = load16(qc + s * row_bytes);  // code plane s (row_bytes apart)
+            acc = dot4(D::code(v[u].x, s), q.x, acc);
+            acc = dot4(D::code(v[u].y, s), q.y, acc);
+            acc = dot4(D::code(v[u].z, s), q.z, acc);
+            acc = dot4(D::code(v[u].w, s), q.w, acc);
           }
         }
         if (++i == rounds) {  // a step's rows done (uniform over the group)
           const std::int32_t total = segment_sum<G>(acc, lpr);
-          if (sl == 0 && g0 + rpw * j + sub < g1) {
+          if (sl == 0 && rpw * j < my_rows) {
             const float y = ref::dequantize(D::offset ? total - qsum : total, sa, w_scale);
-            float* o = yb + rpw * j;
-            *o = residual ? *o + y : y;
+            float* o = yl + rpw * j;
+            *o = a.residual ? *o + y : y;
           }
           acc = 0, i = 0, ++j;
         }
       }
     }
+    if constexpr (SpaceTraits<Ex>::gpu) {  // the next stage's weights into L2, spread over all threads
+      const int stride = int(m.league_size()) * m.team_size();
+      int l = int(m.league_rank()) * m.team_size() + rank;
+      for (int p = 0; p < 3; ++p) {
+        for (; l < a.pf_lines[p]; l += stride) prefetch_l2(a.pf[p] + 128 * l);
+        l -= a.pf_lines[p];
+      }
+    }
     if (nx.nbl == 0) return;
-    // hand-off: release this team's outputs, count it; the last team acquires everyone's
+    // hand-off (the pattern of a grid barrier): the team's outputs, ordered before thread 0 by
+    // the barrier, are released by its atomic; the last team's thread 0 acquires everyone's
     unsigned char* scratch = team_scratch(m, scratch_bytes);
     int* last = reinterpret_cast<int*>(scratch + TeamReducer<Ex>::scratch_bytes);
-    ::Kokkos::memory_fence();
     m.team_barrier();
-    if (rank == 0) *last = ::Kokkos::atomic_fetch_add(st.counter, 1) == int(m.league_size()) - 1 ? 1 : 0;
+    if (rank == 0) {
+      const bool is_last = atomic_inc_acq_rel(a.counter) == int(m.league_size()) - 1;
+      if (is_last) *a.counter = 0;  // ready for the next launch (kernels are ordered)
+      *last = is_last ? 1 : 0;
+    }
     m.team_barrier();
     if (*last == 0) return;  // team-uniform
-    ::Kokkos::memory_fence();
-    if (rank == 0) *st.counter = 0;  // ready for the next launch (kernels are ordered)
     TeamReducer<Ex> red(scratch);
     chain_prep<Ex, P, NR>(m, red, nx);
   }
@@ -473,10 +570,10 @@ struct GemvChainFunctor {
 template <class Ex, class P, int NR>
 struct GemvPrepFunctor {
   static constexpr std::size_t scratch_bytes = TeamReducer<Ex>::scratch_bytes;
-  Stage st;
+  PrepArgs a;
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
     TeamReducer<Ex> red(team_scratch(m, scratch_bytes));
-    chain_prep<Ex, P, NR>(m, red, st);
+    chain_prep<Ex, P, NR>(m, red, a);
   }
 };
 
@@ -841,39 +938,59 @@ int fit_team(Launcher<Ex>& L, const F& f, std::size_t scratch, int team) {
 /// \brief Launches a chained GEMV (PlanOptions::gemv_chain); `next`: the chained stage after it,
 /// whose input its last team quantises (nullptr: none). Team: `st.team` threads, or on GPUs the
 /// largest up to 1024 the kernel's registers allow (the last team's quantisation is a chain of
-/// team reductions: wide teams shorten it); rows per SIMD group: about one wave of groups.
+/// team reductions: wide teams shorten it). Rows per SIMD group: spread over all multiprocessors,
+/// at most GemvChainFunctor::B items a lane when that still fits one wave.
 template <class Ex, class P>
-void launch_gemv_chain(Launcher<Ex>& L, const Stage& st0, const Stage* next) {
+void launch_gemv_chain(Launcher<Ex>& L, const Stage& st, const Stage* next) {
   constexpr int G = SpaceTraits<Ex>::group;
   constexpr bool gpu = SpaceTraits<Ex>::gpu;
+  GemvArgs a;
   index_t total = 0;
-  for (int b = 0; b < st0.nbl; ++b) {
-    check(st0.bl[b].rows * st0.bl[b].row_bytes < (index_t(1) << 31), "backend::Kokkos: a weight matrix over 2 GiB");
-    total += st0.bl[b].rows;
+  for (int b = 0; b < st.nbl; ++b) {
+    check(st.bl[b].rows * st.bl[b].row_bytes < (index_t(1) << 31), "backend::Kokkos: a weight matrix over 2 GiB");
+    a.w[b] = st.bl[b].codes, a.y[b] = st.y[b].p, a.w_scale[b] = st.bl[b].w_scale, a.rows[b] = int(st.bl[b].rows);
+    total += st.bl[b].rows;
   }
   if (total == 0) return;
-  int team = st0.team > 0 ? st0.team : gpu ? max_groups * G : 1;
+  a.q = st.codes, a.scales = st.scales, a.qsums = st.qsums, a.counter = st.counter;
+  a.code_stride = int(st.code_stride), a.row_bytes = int(st.bl[0].row_bytes), a.nbl = st.nbl;
+  a.residual = st.residual;
+  const int nchunks = a.row_bytes / 16, lpr = gemv_lanes_per_row<G>(nchunks);
+  a.lpr_shift = ilog2(lpr);
+  const int rpw = G / lpr, rounds = (nchunks + lpr - 1) / lpr;
+  a.rounds = rounds;
+  const PrepArgs nx = next != nullptr ? prep_args(*next) : PrepArgs{};
+  if (next != nullptr)
+    for (int b = 0; b < next->nbl; ++b)
+      a.pf[b] = next->bl[b].codes, a.pf_lines[b] = int((next->bl[b].rows * next->bl[b].row_bytes + 127) / 128);
+  int team = st.team > 0 ? st.team : gpu ? max_groups * G : 1;
   for (bool launched = false; !launched;) {
-    with_gemv_nr<Ex>(next != nullptr ? next->K : 0, team, [&](auto nr) {
+    with_gemv_nr<Ex>(nx.K, team, [&](auto nr) {
       using F = GemvChainFunctor<Ex, P, decltype(nr)::value>;
-      F f{st0, next != nullptr ? *next : Stage{}};
+      F f{a, nx};
       const int fit = fit_team<Ex>(L, f, F::scratch_bytes, team);
       if (fit < team) {  // too many registers: a smaller team (and maybe another NR)
         team = fit;
         return;
       }
       const index_t groups = team / G;
-      const index_t conc = index_t(L.ex.concurrency());
-      const index_t slots = gpu ? std::max<index_t>(1, conc / 2048) * std::max(1, 2048 / team) * groups : conc;
-      const int rpw = G / gemv_lanes_per_row<G>(int(st0.bl[0].row_bytes / 16));
-      index_t rpg = f.st.rows_per_group > 0 ? f.st.rows_per_group : std::max<index_t>(1, (total + slots - 1) / slots);
-      rpg = (rpg + rpw - 1) / rpw * rpw;  // whole steps of rpw rows
-      f.st.rows_per_group = int(rpg);
-      f.st.team = team;
+      index_t rpg = st.rows_per_group;
+      if (rpg <= 0) {
+        // every multiprocessor's worth of groups (one team a multiprocessor), whole steps of rpw rows
+        const index_t slots = gpu ? std::max<index_t>(1, index_t(L.ex.concurrency()) / 2048) * groups
+                                  : index_t(L.ex.concurrency());
+        rpg = std::max<index_t>(1, (total + slots - 1) / slots);
+        rpg = (rpg + rpw - 1) / rpw * rpw;
+        // at most B items a lane when that still takes one team a multiprocessor at most
+        const index_t cap = std::max<index_t>(1, F::B / rounds) * rpw;
+        const index_t sms = std::max<index_t>(1, index_t(L.ex.concurrency()) / 2048);
+        if (gpu && rpg > cap && (total + groups * cap - 1) / (groups * cap) <= sms) rpg = cap;
+      }
+      f.a.rows_per_group = int(rpg);
       index_t league = 0;
-      for (int b = 0; b < f.st.nbl; ++b) {
-        f.st.teams[b] = int((f.st.bl[b].rows + groups * rpg - 1) / (groups * rpg));
-        league += f.st.teams[b];
+      for (int b = 0; b < st.nbl; ++b) {
+        f.a.teams[b] = int((st.bl[b].rows + groups * rpg - 1) / (groups * rpg));
+        league += f.a.teams[b];
       }
       const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, int(league), team)
                            .set_scratch_size(0, ::Kokkos::PerTeam(F::scratch_bytes));
@@ -888,10 +1005,11 @@ template <class Ex, class P>
 void launch_gemv_prep(Launcher<Ex>& L, const Stage& st) {
   constexpr bool gpu = SpaceTraits<Ex>::gpu;
   int team = st.team > 0 ? st.team : gpu ? max_groups * SpaceTraits<Ex>::group : 1;
+  const PrepArgs pa = prep_args(st);
   for (bool launched = false; !launched;) {
     with_gemv_nr<Ex>(st.K, team, [&](auto nr) {
       using F = GemvPrepFunctor<Ex, P, decltype(nr)::value>;
-      const F f{st};
+      const F f{pa};
       const int fit = fit_team<Ex>(L, f, F::scratch_bytes, team);
       if (fit < team) {
         team = fit;
