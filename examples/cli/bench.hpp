@@ -42,7 +42,7 @@ struct KokkosBenchOptions {
   int reps = 5;                  ///< repetitions; medians are reported
   bool json = false;
   bool explore = false;          ///< also time kernel-choice variants and a per-kernel profile (batch 1)
-  bool no_gemv_chain = false;    ///< decode GEMVs recompute their input in every team (PlanOptions::gemv_chain off)
+  bool gemv_chain = false;       ///< decode with the GEMV chain (PlanOptions::gemv_chain)
 };
 
 #if MMFREE_HAS_KOKKOS

@@ -152,10 +152,10 @@ std::vector<std::int32_t> prompt_ids(index_t n, index_t V) {
   return ids;
 }
 
-/// The backend options the measured workspaces use (the defaults, but for --no-gemv-chain).
+/// The backend options the measured workspaces use (the defaults, but for --gemv-chain).
 mmfree::kk::Options base_options(const KokkosBenchOptions& o) {
   mmfree::kk::Options opt;
-  opt.plan.gemv_chain = !o.no_gemv_chain;
+  opt.plan.gemv_chain = o.gemv_chain;
   return opt;
 }
 
@@ -208,8 +208,8 @@ void explore(const Model& model, const KokkosBenchOptions& o, nlohmann::ordered_
   }
   {
     Options v;
-    v.plan.gemv_chain = false;  // every GEMV team recomputes its prologue (the previous design)
-    dv["no_gemv_chain"] = decode(v, o.gen).first;
+    v.plan.gemv_chain = !o.gemv_chain;  // the other decode GEMV design
+    dv[o.gemv_chain ? "no_gemv_chain" : "gemv_chain"] = decode(v, o.gen).first;
   }
   {
     Options v;
@@ -277,7 +277,7 @@ void run(const KokkosBenchOptions& o, const DeviceInfo& dev, const Bandwidth& bw
     j["gen"] = o.gen;
     j["chunk"] = chunk;
     j["reps"] = o.reps;
-    j["gemv_chain"] = !o.no_gemv_chain;
+    j["gemv_chain"] = o.gemv_chain;
     {
       auto ws = model.make_workspace({.max_batch = B, .max_chunk = chunk, .all_logits = false},
                                      mmfree::kk::Context<Ex>(Ex{}, base_options(o)));

@@ -26,7 +26,7 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->add_option("--batch", *batches, "Sequences decoded together, a comma list runs each (\"1,16\"; backend kokkos)");
   cmd->add_option("--chunk", k->chunk, "Prefill chunk, tokens per sequence a pass (backend kokkos; one pass is also measured at batch 1)")->check(CLI::Range(1, 1 << 20));
-  cmd->add_flag("--no-gemv-chain", k->no_gemv_chain, "Decode GEMVs recompute their input in every team (backend kokkos; the previous design)");
+  cmd->add_flag("--gemv-chain", k->gemv_chain, "Decode with the GEMV chain: each input quantised once, by the previous GEMV's last team (backend kokkos)");
   cmd->add_flag("--explore", k->explore, "Also time kernel variants and a per-kernel profile (backend kokkos, batch 1)");
   cmd->callback([o, k, batches] {
     if (o->backend != "kokkos") {

@@ -468,7 +468,7 @@ class Context {
     grow(chain_codes_, 2 * 3 * chain_kp_);
     grow(chain_scales_, 2 * 3);
     grow(chain_qsums_, 2 * 3);
-    if (counter_.size() == 0) {
+    if (chain_kp_ > 0 && counter_.size() == 0) {
       counter_ = Buffer<int, memory_space>(1);
       memory_space::fill_zero(counter_.data(), sizeof(int));
     }

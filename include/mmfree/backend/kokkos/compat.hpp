@@ -19,14 +19,6 @@
 #error "mmfree's Kokkos backend needs Kokkos 3.4 or later"
 #endif
 
-/// A device function the compiler must not inline: code the common path never runs (a GEMV's
-/// last-team tail) is otherwise scheduled into it, ahead of the first weight load.
-#if defined(__CUDACC__) || defined(__HIPCC__)
-#define MMFREE_KK_NOINLINE __noinline__
-#else
-#define MMFREE_KK_NOINLINE __attribute__((noinline))
-#endif
-
 MMFREE_NAMESPACE_BEGIN
 namespace kk {
 

@@ -178,8 +178,9 @@ struct Launch {
 struct PlanOptions {
   bool fuse = true;            ///< fuse norms, the recurrence step, GLU and residual adds into BitLinears
   bool gemv = true;            ///< one activation row: fused GEMV
-  bool gemv_chain = true;      ///< GEMV: quantise each input once (in the last team of the previous GEMV,
+  bool gemv_chain = false;     ///< GEMV: quantise each input once (in the last team of the previous GEMV,
                                ///< or a one-team launch), not in every team of the consuming GEMV
+                               ///< (off by default: slower on the H100, see docs/gpu.md)
   int gemv_smem_bytes = 44 * 1024;  ///< level-0 scratch a GEMV team may use (else the split path)
   int gemv_rows_per_group = 0; ///< weight rows per SIMD group of a GEMV team (0: about one wave of groups)
   int gemv_team = 0;           ///< threads of a GEMV team (0: 1024 on GPUs, fewer if the kernel's registers

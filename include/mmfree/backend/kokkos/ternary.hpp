@@ -4,11 +4,11 @@
 // * Decoder<P>: a packed 32-bit word of a 32-byte block yields `words` code words of four int8
 //   codes each; code word s of block word w holds the codes of weights 32*s + 4*w .. +3 of the
 //   block. For I2 that is (word >> 2s) & 0x03030303: two instructions per four weights.
-// * GemvChainFunctor (decode, one activation row; the default): the input arrives quantised
+// * GemvChainFunctor (decode, one activation row; PlanOptions::gemv_chain): the input arrives quantised
 //   (codes, scale, code sum in a slot), each SIMD group (a warp on CUDA) computes whole weight
 //   rows with 16-byte loads and int8 dot products (dp4a) reduced with shuffles, and the team
 //   that finishes last quantises the next stage's input (chain_prep) for the next launch.
-// * GemvFunctor (decode, PlanOptions::gemv_chain off): every team recomputes the stage prologue
+// * GemvFunctor (decode, the default): every team recomputes the stage prologue
 //   (norm, recurrence step, GLU...) and quantises the row into level-0 scratch, then computes
 //   its rows as above. No intermediate goes through device memory.
 // * GemmFunctor / GemmMmaFunctor (prefill and batched decode): tiles of activation codes
@@ -311,7 +311,7 @@ inline PrepArgs prep_args(const Stage& st) {
 /// one would wait a whole memory latency). NR == 0: through a.xbuf (host spaces, long rows).
 /// Every float step is the oracle's (same expressions, same order).
 template <class Ex, class P, int NR>
-MMFREE_KK_NOINLINE KOKKOS_FUNCTION void chain_prep(const Member<Ex>& m, TeamReducer<Ex>& red, const PrepArgs& a) {
+KOKKOS_INLINE_FUNCTION void chain_prep(const Member<Ex>& m, TeamReducer<Ex>& red, const PrepArgs& a) {
   const int nblk = a.nblk, kp = a.kp, K = a.K, nbl = a.nbl;
   auto pos = [nblk](int k) {
     const int b = k / int(P::block_k), rem = k - b * int(P::block_k);
