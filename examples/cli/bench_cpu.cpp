@@ -30,15 +30,6 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/// Bytes of every packed ternary matrix of `c` (each is read once per decoded token).
-template <class P>
-index_t packed_bytes(const mmfree::ModelConfig& c) {
-  using mmfree::packed_row_bytes;
-  const index_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  return c.num_layers * (4 * H * packed_row_bytes<P>(H) + 2 * I * packed_row_bytes<P>(H) + H * packed_row_bytes<P>(I)) +
-         V * packed_row_bytes<P>(H);
-}
-
 /// What one run measured.
 struct Result {
   mmfree::ModelConfig cfg;
@@ -129,7 +120,7 @@ Result bench_policy(const BenchOptions& o) {
   const index_t V = cfg.vocab_size;
   Result res;
   res.cfg = cfg;
-  res.packed = packed_bytes<P>(cfg);
+  res.packed = packed_ternary_bytes<P>(cfg);
 
   const index_t chunk = std::min<index_t>(o.prompt, 512);
   auto ws = m.make_workspace({.max_batch = 1, .max_chunk = chunk, .all_logits = false},

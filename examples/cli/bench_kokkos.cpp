@@ -132,16 +132,6 @@ Bandwidth measure_bandwidth(std::size_t bytes, int reps) {
   return bw;
 }
 
-/// Bytes of every packed ternary matrix of `c` (each is read once a decode step; the CPU bench's
-/// count too).
-template <class P>
-index_t packed_ternary_bytes(const mmfree::ModelConfig& c) {
-  using mmfree::packed_row_bytes;
-  const index_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  return c.num_layers * (4 * H * packed_row_bytes<P>(H) + 2 * I * packed_row_bytes<P>(H) + H * packed_row_bytes<P>(I)) +
-         V * packed_row_bytes<P>(H);
-}
-
 std::vector<std::int32_t> prompt_ids(index_t n, index_t V) {
   std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
   std::uint64_t s = 12345;

@@ -8,19 +8,6 @@
 
 namespace mmfree_cli {
 
-namespace {
-
-/// Bytes of every ternary matrix of `cfg` packed with P.
-template <class P>
-index_t ternary_bytes(const mmfree::ModelConfig& c) {
-  using mmfree::packed_row_bytes;
-  const index_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  return c.num_layers * (4 * H * packed_row_bytes<P>(H) + 2 * I * packed_row_bytes<P>(H) + H * packed_row_bytes<P>(I)) +
-         V * packed_row_bytes<P>(H);
-}
-
-}  // namespace
-
 void register_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print a model's configuration, parameter counts and packed sizes");
   auto model = std::make_shared<std::string>();
@@ -67,9 +54,9 @@ void register_info(CLI::App& app) {
     j[format == "mmfree" ? "file_bytes" : "checkpoint_bytes"] = stored;
     j["recurrent_state_bytes_per_sequence"] = c.num_layers * c.hidden_size * 4;
     nlohmann::ordered_json packs;
-    packs["i8"] = ternary_bytes<mmfree::packing::I8>(c);
-    packs["i2"] = ternary_bytes<mmfree::packing::I2>(c);
-    packs["tq1"] = ternary_bytes<mmfree::packing::TQ1>(c);
+    packs["i8"] = packed_ternary_bytes<mmfree::packing::I8>(c);
+    packs["i2"] = packed_ternary_bytes<mmfree::packing::I2>(c);
+    packs["tq1"] = packed_ternary_bytes<mmfree::packing::TQ1>(c);
     j["ternary_bytes"] = packs;
     if (*json) {
       std::printf("%s\n", j.dump().c_str());

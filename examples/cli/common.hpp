@@ -20,6 +20,16 @@ namespace mmfree_cli {
 
 using mmfree::index_t;
 
+/// Bytes of every ternary matrix of `c` packed with P: what a decode step reads once (the lm_head
+/// included; the embedding row is a copy of H values). `info`, and both benches' floors, use it.
+template <class P>
+index_t packed_ternary_bytes(const mmfree::ModelConfig& c) {
+  using mmfree::packed_row_bytes;
+  const index_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  return c.num_layers * (4 * H * packed_row_bytes<P>(H) + 2 * I * packed_row_bytes<P>(H) + H * packed_row_bytes<P>(I)) +
+         V * packed_row_bytes<P>(H);
+}
+
 /// Names accepted by --backend / --packing / --act.
 inline const std::vector<std::string> backend_names = {"serial"
 #if MMFREE_HAS_SIMD
