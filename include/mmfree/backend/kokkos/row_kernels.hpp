@@ -163,6 +163,15 @@ KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member<Ex>& m, TeamRedu
   const index_t K = st.K;
   const int t0 = m.team_rank(), T = m.team_size();
   auto ld = [coherent](const float* p) { return coherent ? load_coherent(p) : *p; };
+  // ref::rms_inv of a row of K values (squares summed in double, reduced over the team)
+  auto rms_inv = [&](const float* x) {
+    double s = 0.0;
+    for (index_t k = t0; k < K; k += T) {
+      const float v = ld(x + k);
+      s += double(v) * double(v);
+    }
+    return red.rms_inv(m, s, K, st.eps1);
+  };
   switch (st.pro) {
     case Prologue::none: {
       const float* x = st.x.p + r * st.x.stride;
@@ -172,12 +181,7 @@ KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member<Ex>& m, TeamRedu
     }
     case Prologue::rmsnorm: {
       const float* x = st.x.p + r * st.x.stride;
-      double s = 0.0;
-      for (index_t k = t0; k < K; k += T) {
-        const float v = ld(x + k);
-        s += double(v) * double(v);
-      }
-      const float rr = red.rms_inv(m, s, K, st.eps1);
+      const float rr = rms_inv(x);
       const float* w = st.w1;
       for (index_t k = t0; k < K; k += T) xin[k] = ld(x + k) * rr * w[k];
       break;
@@ -185,12 +189,7 @@ KOKKOS_INLINE_FUNCTION const float* team_stage_row(const Member<Ex>& m, TeamRedu
     case Prologue::gated:
     case Prologue::scan_gated: {
       const float* g = st.x.p + r * st.x.stride;
-      double sg = 0.0;
-      for (index_t k = t0; k < K; k += T) {
-        const float v = ld(g + k);
-        sg += double(v) * double(v);
-      }
-      const float rg = red.rms_inv(m, sg, K, st.eps1);
+      const float rg = rms_inv(g);
       const float* w = st.w1;
       if (st.pro == Prologue::gated) {
         const float* s = st.si.p + r * st.si.stride;
