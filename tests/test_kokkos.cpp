@@ -317,6 +317,7 @@ TEST_CASE("kokkos: random odd shapes equal serial in every kernel configuration"
         variants[5].plan.gemv_team = kk::SpaceTraits<KBackend::execution_space>::gpu ? 256 : 0;
         variants[5].plan.gemv_prologue_threads = 64, variants[5].plan.prefetch = false;
         variants[5].plan.gemv_chain = false;  // the fused GEMV that recomputes its prologue in every team
+        variants[5].plan.gemv_epilogues = false;  // ... including the GLU
         variants[4].plan.gemv_chain = true;   // the GEMV chain (input quantised once)
         variants[6].profile = true, variants[6].plan.gemm_tile = 0, variants[6].plan.tensor_cores = false;
         for (int v = 0; v < 7; ++v) {
@@ -384,6 +385,19 @@ TEST_CASE("kokkos: decode steps replay one graph and stay bit-identical", "[kokk
   // by the last team of the GEMV before it)
   const int chain = kk::PlanOptions{}.gemv_chain ? 1 : 0;
   CHECK(kws1.context().stats().last_launches == (km.host_embeddings() ? 0 : 1) + chain + 4 * int(cfg.num_layers) + 1);
+  if (!chain) {  // each layer's gate/up GEMV computes the GLU in its epilogue; no GEMV recomputes it
+    kk::Options prof;
+    prof.profile = true;
+    auto kws2 = km.make_workspace({.max_batch = 1, .max_chunk = 1}, kk::Context<KBackend::execution_space>({}, prof));
+    km.step(kws2, ks1, {&id, 1}, one);
+    long glu_epilogues = 0, glu_prologues = 0;
+    for (const auto& e : kws2.context().profile().entries) {
+      if (e.label.find("->glu]") != std::string::npos) glu_epilogues += e.count;
+      if (e.label.find("[gemv+glu") != std::string::npos) glu_prologues += e.count;
+    }
+    CHECK(glu_epilogues == cfg.num_layers);
+    CHECK(glu_prologues == 0);
+  }
   // a different batch is a different program: planned again, still right
   sm.step(sws, ss, {&id, 1}, std::span<float>(sl.data(), std::size_t(cfg.vocab_size)));
   km.step(kws, ks, {&id, 1}, std::span<float>(kl.data(), std::size_t(cfg.vocab_size)));

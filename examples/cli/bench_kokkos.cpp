@@ -206,6 +206,9 @@ void explore(const Model& model, const KokkosBenchOptions& o, nlohmann::ordered_
     v.plan.prefetch = false;
     dv["no_prefetch"] = decode(v, o.gen).first;
     v = Options{};
+    v.plan.gemv_epilogues = false;
+    dv["no_gemv_epilogues"] = decode(v, o.gen).first;
+    v = Options{};
     v.plan.gemv = false;
     dv["no_gemv_prep_gemm"] = decode(v, o.gen).first;
     v = Options{};

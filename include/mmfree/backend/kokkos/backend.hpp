@@ -364,7 +364,7 @@ class Context {
         st.nbl = 1;
         st.bl[0] = ops[i].t;
         st.y[0] = ops[i].c;
-        st.x = ops[i].a;
+        st.x = st.in = ops[i].a;
         st.ops = ops[i].ops;
         st.R = ops[i].a.rows;
         st.K = ops[i].t.cols;
@@ -407,7 +407,20 @@ class Context {
         i += used == 0 ? 1 : used;
         continue;
       }
-      const bool gemv = st.R == 1 && po.gemv && gemv_scratch_bytes(st) <= std::size_t(po.gemv_smem_bytes);
+      bool gemv = st.R == 1 && po.gemv && gemv_scratch_bytes(st) <= std::size_t(po.gemv_smem_bytes);
+      if (gemv && po.gemv_epilogues && st.pro == Prologue::glu && !out.empty()) {
+        // GEMV u = BitLinear(..) then GEMV on silu(u[:K]) * u[K:]: the first computes the GLU in
+        // its epilogue (v, once per element), the second quantises v as it is
+        Stage& p = out.back().s;
+        if (out.back().kind == Launch::gemv && !p.chained && p.nbl == 1 && !p.residual && p.epi == Epilogue::none &&
+            p.y[0] == st.x && p.bl[0].rows == 2 * st.K && st.in.rows == 1 && st.in.cols == st.K &&
+            !st.in.overlaps(p.y[0]) && !st.in.overlaps(p.x)) {
+          p.epi = Epilogue::glu;
+          p.e_out = st.in;
+          st.pro = Prologue::none;
+          st.x = st.in;
+        }
+      }
       // a staged state must be copied before a launch that stages again
       if (pending_copy && (gemv && st.pro == Prologue::scan_gated)) flush_copy(nullptr);
       if (pending_copy && (st.state.overlaps(pending_dst))) flush_copy(nullptr);

@@ -121,11 +121,20 @@ enum class Prologue : std::uint8_t {
   glu          ///< silu(u[:K]) * u[K:] with u = x
 };
 
+/// \brief Element-wise work a decode GEMV does on its own outputs, once per output element,
+/// so that the next GEMV's prologue (recomputed by every team) need not.
+enum class Epilogue : std::uint8_t {
+  none,
+  glu  ///< nbl == 1 with 2 E rows (E = e_out.cols): a SIMD group computes rows n and E + n
+       ///< together and also writes e_out[n] = silu(y[n]) * y[E + n] (the next stage's GLU)
+};
+
 /// \brief 1-3 BitLinears that share one input (after the prologue), with an optional residual
 /// epilogue (y[0] += result instead of y[0] = result).
 struct Stage {
   Prologue pro = Prologue::none;
   Mat x;                       ///< prologue input (see Prologue)
+  Mat in;                      ///< the BitLinears' input (what the prologue computes; not written)
   const float* w1 = nullptr;   ///< norm weight of rmsnorm / gated
   float eps1 = 0.0f;
   Mat si, sf, state;           ///< scan_gated: i, f (one row per sequence) and the [batch, H] state
@@ -134,6 +143,8 @@ struct Stage {
   Ternary bl[3];
   Mat y[3];
   bool residual = false;
+  Epilogue epi = Epilogue::none;  ///< decode GEMV only (set by the planner)
+  Mat e_out;                   ///< epi == glu: the GLU output
   const void* ops = nullptr;   ///< TernaryOps<Ex>*
   index_t R = 0;               ///< activation rows
   index_t K = 0;               ///< input features of the BitLinears
@@ -186,6 +197,8 @@ struct PlanOptions {
   int gemv_team = 0;           ///< threads of a GEMV team (0: 1024 on GPUs, fewer if the kernel's registers
                                ///< do not allow it; 1 on CPUs)
   bool prefetch = true;        ///< GPUs: prefetch a fused prologue's inputs into L1 before its dependent phases
+  bool gemv_epilogues = true;  ///< decode: the GEMV before a GLU stage computes the GLU in its epilogue
+                               ///< (once per element instead of in every team of the next GEMV)
   int gemv_prologue_threads = 0;  ///< threads of a GEMV team that compute its prologue (0: all)
   int small_tile_rows = 16;    ///< the GEMM uses its small tile up to this many rows
   int gemm_tile = -1;          ///< force a GEMM tile class (0 64x128, 1 32x64, 2 16 rows); -1: by size
@@ -276,6 +289,7 @@ inline std::size_t match_stage(const std::vector<Op>& ops, std::size_t i, Stage&
   }
   if (st.nbl == 0) return 0;
   st.ops = first.ops;
+  st.in = in;
   if (st.pro == Prologue::none) st.x = in;
   st.R = in.rows;
   st.K = first.t.cols;

@@ -195,19 +195,25 @@ struct GemvFunctor {
     const Ternary& w = st.bl[b];
     const int groups = m.team_size() / G, rank = m.team_rank();
     const int lane = rank % G, grp = rank / G;
-    const int rpg = st.rows_per_group, nrows = int(w.rows), row_bytes = int(w.row_bytes);
-    const int g0 = (t * groups + grp) * rpg;  // this group's rows: [g0, g1)
-    const int g1 = g0 + rpg < nrows ? g0 + rpg : nrows;
+    // A group computes units of rows: one row, or with the GLU epilogue rows n and E + n of u
+    // (E = half), in that order; row j of the group's list is row g0 + (j >> ush) + (j & ush) E.
+    const bool glu = st.epi == Epilogue::glu;
+    const int half = glu ? int(st.e_out.cols) : 0, ush = glu ? 1 : 0;
+    const int rpg = st.rows_per_group, nunits = glu ? half : int(w.rows), row_bytes = int(w.row_bytes);
+    const int g0 = (t * groups + grp) * rpg;  // this group's units: [g0, g1)
+    const int g1 = g0 + rpg < nunits ? g0 + rpg : nunits;
     const int nchunks = row_bytes / 16, rounds = (nchunks + G - 1) / G;
-    const int nitems = g1 > g0 ? (g1 - g0) * rounds : 0;  // uniform over the group
-    const std::uint8_t* rows = w.codes + std::size_t(g0 > nrows ? nrows : g0) * std::size_t(row_bytes) + 16 * lane;
+    const int nitems = g1 > g0 ? ((g1 - g0) << ush) * rounds : 0;  // uniform over the group
+    const std::uint8_t* rows = w.codes + std::size_t(g0 > nunits ? nunits : g0) * std::size_t(row_bytes) + 16 * lane;
+    const int half_bytes = half * row_bytes;
+    auto row_at = [&](int j) { return rows + (j >> ush) * row_bytes + (j & ush) * half_bytes; };
 
     // items are (j, i) in row-major order; `nj/ni` walk PRE items ahead of the one consumed
     U4 buf[PRE];
     int nj = 0, ni = 0;
     for (int u = 0; u < PRE; ++u) {
       buf[u] = U4{0, 0, 0, 0};
-      if (u < nitems && lane + G * ni < nchunks) buf[u] = load16(rows + nj * row_bytes + 16 * G * ni);
+      if (u < nitems && lane + G * ni < nchunks) buf[u] = load16(row_at(nj) + 16 * G * ni);
       if (++ni == rounds) ni = 0, ++nj;
     }
 
@@ -236,6 +242,8 @@ struct GemvFunctor {
     const float w_scale = w.w_scale;
     const bool residual = st.residual;
     float* yb = st.y[b].p + g0;
+    float* vb = glu ? st.e_out.p + g0 : nullptr;
+    float gate = 0.0f;  // lane 0, GLU epilogue: y of the unit's first row
     std::int32_t acc = 0;
     int j = 0, i = 0;
     for (int base = 0; base < nitems; base += PRE) {
@@ -243,7 +251,7 @@ struct GemvFunctor {
         if (base + u >= nitems) break;  // uniform over the group
         const U4 v = buf[u];
         buf[u] = U4{0, 0, 0, 0};
-        if (base + u + PRE < nitems && lane + G * ni < nchunks) buf[u] = load16(rows + nj * row_bytes + 16 * G * ni);
+        if (base + u + PRE < nitems && lane + G * ni < nchunks) buf[u] = load16(row_at(nj) + 16 * G * ni);
         if (++ni == rounds) ni = 0, ++nj;
         if (lane + G * i < nchunks) {
           const std::int8_t* qc = qlane + 16 * G * i;
@@ -259,8 +267,12 @@ struct GemvFunctor {
           const std::int32_t total = group_sum<G>(acc);
           if (lane == 0) {
             const float y = ref::dequantize(D::offset ? total - qsum : total, sa, w_scale);
-            float* o = yb + j;
+            float* o = yb + (j >> ush) + (j & ush) * half;
             *o = residual ? *o + y : y;
+            if (glu) {  // the next stage's GLU, as Prologue::glu computes it
+              if (j & 1) vb[j >> 1] = math::silu(gate) * y;
+              else gate = y;
+            }
           }
           acc = 0, i = 0, ++j;
         }
@@ -822,12 +834,17 @@ struct GemmMmaFunctor {
 /// Kernel names as Kokkos Tools show them: mmfree::BitLinear<i2,int8>[gemv] / [gemm] / [mma]; a
 /// GEMV names its fused prologue too: mmfree::BitLinear<i2,int8>[gemv+rmsnorm].
 template <class P>
-const char* ternary_label(int kind, Prologue pro = Prologue::none) {
+const char* ternary_label(int kind, Prologue pro = Prologue::none, Epilogue epi = Epilogue::none) {
   static const std::string base = "mmfree::BitLinear<" + std::string(P::name()) + ",int8>";
   static const std::string names[3] = {base + "[gemm]", base + "[gemv]", base + "[mma]"};
   static const std::string gemv[5] = {base + "[gemv]", base + "[gemv+rmsnorm]", base + "[gemv+gated_norm]",
                                       base + "[gemv+scan+gated_norm]", base + "[gemv+glu]"};
-  return kind == 1 ? gemv[int(pro)].c_str() : names[kind].c_str();
+  // [gemv+..->glu]: with the GLU epilogue (the next stage's GLU computed on the outputs)
+  static const std::string gemv_glu[5] = {base + "[gemv->glu]", base + "[gemv+rmsnorm->glu]",
+                                          base + "[gemv+gated_norm->glu]", base + "[gemv+scan+gated_norm->glu]",
+                                          base + "[gemv+glu->glu]"};
+  if (kind != 1) return names[kind].c_str();
+  return epi == Epilogue::glu ? gemv_glu[int(pro)].c_str() : gemv[int(pro)].c_str();
 }
 /// Chained GEMV labels: [gemv>rmsnorm] = the GEMV, then (last team) the next stage's input
 /// quantised after its rmsnorm prologue; [quantize:rmsnorm] = a one-team quantisation launch.
@@ -871,11 +888,15 @@ template <class Ex, class P>
 void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
   constexpr int G = SpaceTraits<Ex>::group;
   constexpr bool gpu = SpaceTraits<Ex>::gpu;
+  // work units of block b: rows, or row pairs with the GLU epilogue
+  auto units = [&st0](int b) { return st0.epi == Epilogue::glu ? st0.bl[b].rows / 2 : st0.bl[b].rows; };
   index_t total = 0;
   for (int b = 0; b < st0.nbl; ++b) {
     check(st0.bl[b].rows * st0.bl[b].row_bytes < (index_t(1) << 31), "backend::Kokkos: a weight matrix over 2 GiB");
-    total += st0.bl[b].rows;
+    total += units(b);
   }
+  check(st0.epi == Epilogue::none || (st0.nbl == 1 && !st0.residual && st0.bl[0].rows == 2 * st0.e_out.cols),
+        "backend::Kokkos: a GEMV epilogue on a stage that cannot have one");
   if (total == 0) return;
   int team = st0.team > 0 ? st0.team : gpu ? max_groups * G : 1;
   int most = team;  // largest team the kernel can run (GPUs: queried below)
@@ -908,11 +929,11 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
       st.pro_threads = pro;
       index_t league = 0;
       for (int b = 0; b < st.nbl; ++b) {
-        st.teams[b] = int((st.bl[b].rows + groups * rpg - 1) / (groups * rpg));
+        st.teams[b] = int((units(b) + groups * rpg - 1) / (groups * rpg));
         league += st.teams[b];
       }
       const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, int(league), team).set_scratch_size(0, scratch);
-      L(ternary_label<P>(1, st.pro), pol, F{st});
+      L(ternary_label<P>(1, st.pro, st.epi), pol, F{st});
       launched = true;
     });
   }
