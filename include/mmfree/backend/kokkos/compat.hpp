@@ -151,6 +151,19 @@ KOKKOS_INLINE_FUNCTION std::int32_t segment_sum(std::int32_t v, [[maybe_unused]]
   return v;
 }
 
+/// `v` of the lane (this lane xor o) of the SIMD group; every lane calls it (host spaces: v).
+template <int G>
+KOKKOS_INLINE_FUNCTION float group_shfl_xor(float v, [[maybe_unused]] int o) {
+  if constexpr (G > 1) {
+#if defined(__CUDA_ARCH__)
+    v = __shfl_xor_sync(0xffffffffu, v, o, G);
+#elif defined(__HIP_DEVICE_COMPILE__)
+    v = __shfl_xor(v, o, G);
+#endif
+  }
+  return v;
+}
+
 /// \brief A load of data another team may have written during this kernel (after the
 /// release/acquire fences of a "last team" hand-off): past the non-coherent L1 on GPUs.
 KOKKOS_INLINE_FUNCTION float load_coherent(const float* p) {

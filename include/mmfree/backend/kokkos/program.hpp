@@ -158,6 +158,7 @@ struct Stage {
   int team = 0;                   ///< gemv: threads a team (0: the space's choice)
   int rows_per_group = 0;         ///< gemv: weight rows a SIMD group computes (0: about one wave of groups)
   int pro_threads = 0;            ///< gemv: threads that compute the prologue (0: all)
+  int lanes_per_row = 0;          ///< gemv: lanes of a SIMD group a weight row (set at launch; 0: all)
   bool prefetch = true;           ///< gemv/prep: prefetch the prologue's inputs into L1 first (GPUs)
   int teams[3] = {0, 0, 0};       ///< teams per BitLinear (gemv: set at launch)
   int tile = 0;                   ///< gemm: tile size class (0 64x128, 1 32x64, 2 16 rows)

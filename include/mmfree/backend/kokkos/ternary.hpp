@@ -169,6 +169,23 @@ KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer
   return sa;
 }
 
+/// log2 of a power of two.
+KOKKOS_INLINE_FUNCTION constexpr int ilog2(int v) {
+  int s = 0;
+  while ((1 << s) < v) ++s;
+  return s;
+}
+
+/// Lanes of a SIMD group that share one weight row of `nchunks` 16-byte chunks in the chained
+/// GEMV: the whole group, halved (down to 4) while half of it still covers the row, so short
+/// rows (K = 1024: 16 chunks) keep every lane busy with two rows at a time.
+template <int G>
+KOKKOS_INLINE_FUNCTION int gemv_lanes_per_row(int nchunks) {
+  int l = G;
+  while (l > 4 && l / 2 >= nchunks) l /= 2;
+  return l;
+}
+
 /// \brief Decode: y[n] (+)= dequant(sum_k q[k] * t[n][k]) for one activation row, prologue fused.
 ///
 /// Each SIMD group (a warp on CUDA) computes `rows_per_group` consecutive weight rows. A lane's
@@ -202,18 +219,25 @@ struct GemvFunctor {
     const int rpg = st.rows_per_group, nunits = glu ? half : int(w.rows), row_bytes = int(w.row_bytes);
     const int g0 = (t * groups + grp) * rpg;  // this group's units: [g0, g1)
     const int g1 = g0 + rpg < nunits ? g0 + rpg : nunits;
-    const int nchunks = row_bytes / 16, rounds = (nchunks + G - 1) / G;
-    const int nitems = g1 > g0 ? ((g1 - g0) << ush) * rounds : 0;  // uniform over the group
-    const std::uint8_t* rows = w.codes + std::size_t(g0 > nunits ? nunits : g0) * std::size_t(row_bytes) + 16 * lane;
+    // A pass of the group computes 2^rsh rows of lpr lanes each (st.lanes_per_row; a lane
+    // computes chunks l, l + lpr, ... of row (pass << rsh) + sub of the group's list).
+    const int nchunks = row_bytes / 16;
+    const int lpr = st.lanes_per_row > 0 && st.lanes_per_row < G ? st.lanes_per_row : G, lsh = ilog2(lpr);
+    const int rsh = ilog2(G) - lsh, sub = lane >> lsh, l = lane & (lpr - 1);
+    const int rounds = (nchunks + lpr - 1) >> lsh;
+    const int nrows = g1 > g0 ? (g1 - g0) << ush : 0;
+    const int nitems = ((nrows + (1 << rsh) - 1) >> rsh) * rounds;  // (pass, round); uniform over the group
+    const std::uint8_t* rows = w.codes + std::size_t(g0 > nunits ? nunits : g0) * std::size_t(row_bytes) + 16 * l;
     const int half_bytes = half * row_bytes;
     auto row_at = [&](int j) { return rows + (j >> ush) * row_bytes + (j & ush) * half_bytes; };
 
-    // items are (j, i) in row-major order; `nj/ni` walk PRE items ahead of the one consumed
+    // items are (pass, round) in pass-major order; `nj/ni` walk PRE items ahead of the one consumed
     U4 buf[PRE];
     int nj = 0, ni = 0;
     for (int u = 0; u < PRE; ++u) {
       buf[u] = U4{0, 0, 0, 0};
-      if (u < nitems && lane + G * ni < nchunks) buf[u] = load16(row_at(nj) + 16 * G * ni);
+      const int jr = (nj << rsh) + sub;
+      if (u < nitems && l + lpr * ni < nchunks && jr < nrows) buf[u] = load16(row_at(jr) + 16 * lpr * ni);
       if (++ni == rounds) ni = 0, ++nj;
     }
 
@@ -237,13 +261,13 @@ struct GemvFunctor {
                                   [nblk](index_t k) { return gemv_code_pos<P>(k, nblk); });
     }
 
-    const std::int8_t* qlane = q + 16 * lane;
+    const std::int8_t* qlane = q + 16 * l;
     const int plane = nblk * 32;  // bytes per code plane
     const float w_scale = w.w_scale;
     const bool residual = st.residual;
     float* yb = st.y[b].p + g0;
     float* vb = glu ? st.e_out.p + g0 : nullptr;
-    float gate = 0.0f;  // lane 0, GLU epilogue: y of the unit's first row
+    float gate = 0.0f;  // GLU epilogue, one row a pass: y of the unit's first row (lane 0)
     std::int32_t acc = 0;
     int j = 0, i = 0;
     for (int base = 0; base < nitems; base += PRE) {
@@ -251,10 +275,12 @@ struct GemvFunctor {
         if (base + u >= nitems) break;  // uniform over the group
         const U4 v = buf[u];
         buf[u] = U4{0, 0, 0, 0};
-        if (base + u + PRE < nitems && lane + G * ni < nchunks) buf[u] = load16(row_at(nj) + 16 * G * ni);
+        const int nr = (nj << rsh) + sub;
+        if (base + u + PRE < nitems && l + lpr * ni < nchunks && nr < nrows) buf[u] = load16(row_at(nr) + 16 * lpr * ni);
         if (++ni == rounds) ni = 0, ++nj;
-        if (lane + G * i < nchunks) {
-          const std::int8_t* qc = qlane + 16 * G * i;
+        const int jr = (j << rsh) + sub;  // this lane's row of the pass
+        if (l + lpr * i < nchunks && jr < nrows) {
+          const std::int8_t* qc = qlane + 16 * lpr * i;
           for (int s = 0; s < D::words; ++s) {
             const U4 a = load16(qc + s * plane);
             acc = dot4(D::code(v.x, s), a.x, acc);
@@ -263,14 +289,16 @@ struct GemvFunctor {
             acc = dot4(D::code(v.w, s), a.w, acc);
           }
         }
-        if (++i == rounds) {  // row j done (uniform over the group)
-          const std::int32_t total = group_sum<G>(acc);
-          if (lane == 0) {
-            const float y = ref::dequantize(D::offset ? total - qsum : total, sa, w_scale);
-            float* o = yb + (j >> ush) + (j & ush) * half;
+        if (++i == rounds) {  // the pass's rows done (uniform over the group)
+          const std::int32_t total = segment_sum<G>(acc, lpr);
+          const float y = ref::dequantize(D::offset ? total - qsum : total, sa, w_scale);
+          // GLU with several rows a pass: the unit's rows are sub-rows 2s, 2s + 1 of the pass
+          const float other = glu && rsh > 0 ? group_shfl_xor<G>(y, lpr) : 0.0f;
+          if (l == 0 && jr < nrows) {
+            float* o = yb + (jr >> ush) + (jr & ush) * half;
             *o = residual ? *o + y : y;
             if (glu) {  // the next stage's GLU, as Prologue::glu computes it
-              if (j & 1) vb[j >> 1] = math::silu(gate) * y;
+              if (jr & 1) vb[jr >> 1] = math::silu(rsh > 0 ? other : gate) * y;
               else gate = y;
             }
           }
@@ -439,16 +467,6 @@ KOKKOS_INLINE_FUNCTION void chain_prep(const Member<Ex>& m, TeamReducer<Ex>& red
   }
 }
 
-/// Lanes of a SIMD group that share one weight row of `nchunks` 16-byte chunks in the chained
-/// GEMV: the whole group, halved (down to 4) while half of it still covers the row, so short
-/// rows (K = 1024: 16 chunks) keep every lane busy with two rows at a time.
-template <int G>
-KOKKOS_INLINE_FUNCTION int gemv_lanes_per_row(int nchunks) {
-  int l = G;
-  while (l > 4 && l / 2 >= nchunks) l /= 2;
-  return l;
-}
-
 /// What the chained GEMV needs of its stage, compact (see PrepArgs).
 struct GemvArgs {
   const std::uint8_t* w[3] = {nullptr, nullptr, nullptr};  ///< packed rows of each BitLinear
@@ -467,13 +485,6 @@ struct GemvArgs {
   int rounds = 1;     ///< 16-byte chunks of a row a lane computes
   bool residual = false;
 };
-
-/// log2 of a power of two.
-KOKKOS_INLINE_FUNCTION constexpr int ilog2(int v) {
-  int s = 0;
-  while ((1 << s) < v) ++s;
-  return s;
-}
 
 /// \brief Decode GEMV of a chained stage: y[n] (+)= dequant(sum_k q[k] * t[n][k]) with the input
 /// already quantised (the slot's codes, scales and code sums), so every team goes straight to
@@ -874,7 +885,7 @@ void with_gemv_nr(index_t K, index_t team, F&& f) {
     if (K <= 4 * team) return f(std::integral_constant<int, 4>{});
     if (K <= 8 * team) return f(std::integral_constant<int, 8>{});
     if (K <= 16 * team) return f(std::integral_constant<int, 16>{});
-    if (K <= 28 * team) return f(std::integral_constant<int, 28>{});
+    // (no longer register rows: 28 floats a thread spilled, and their registers halved the team)
   } else {
     if (K <= 28 * team) return f(std::integral_constant<int, 28>{});  // tiny rows (tests)
   }
@@ -924,6 +935,19 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
       const index_t conc = index_t(L.ex.concurrency());
       const index_t slots = gpu ? std::max<index_t>(1, conc / 2048) * std::max(1, most / team) * groups : conc;
       index_t rpg = st.rows_per_group > 0 ? st.rows_per_group : std::max<index_t>(1, (total + slots - 1) / slots);
+      // Lanes a row: the whole group, or fewer (several rows a pass) where that leaves fewer lanes
+      // idle in a row's last round (2.7b: 40 chunks a row, 8 lanes x 5 rounds instead of 32 x 2)
+      // and the group has that many rows anyway (fewer teams would lengthen nothing but cost the
+      // multiprocessors they leave idle).
+      int lpr = G;
+      if constexpr (gpu) {
+        const int nch = int(st.bl[0].row_bytes / 16);
+        const index_t group_rows = rpg * (st.epi == Epilogue::glu ? 2 : 1);
+        auto slots_of = [nch](int l) { return l * ((nch + l - 1) / l); };
+        for (int l = G / 2; l >= 4 && G / l <= group_rows; l /= 2)
+          if (slots_of(l) < slots_of(lpr)) lpr = l;
+      }
+      st.lanes_per_row = lpr;
       st.rows_per_group = int(rpg);
       st.team = team;
       st.pro_threads = pro;
