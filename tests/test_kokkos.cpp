@@ -386,18 +386,23 @@ TEST_CASE("kokkos: decode steps replay one graph and stay bit-identical", "[kokk
   // by the last team of the GEMV before it)
   const int chain = kk::PlanOptions{}.gemv_chain ? 1 : 0;
   CHECK(kws1.context().stats().last_launches == (km.host_embeddings() ? 0 : 1) + chain + 4 * int(cfg.num_layers) + 1);
-  if (!chain) {  // each layer's gate/up GEMV computes the GLU in its epilogue; no GEMV recomputes it
+  if (!chain) {  // each layer's i/f/g GEMV does the recurrence step, its gate/up GEMV the GLU, in
+                 // their epilogues; no GEMV recomputes either in its prologue
     kk::Options prof;
     prof.profile = true;
     auto kws2 = km.make_workspace({.max_batch = 1, .max_chunk = 1}, kk::Context<KBackend::execution_space>({}, prof));
     km.step(kws2, ks1, {&id, 1}, one);
-    long glu_epilogues = 0, glu_prologues = 0;
+    long glu_epilogues = 0, glu_prologues = 0, scan_epilogues = 0, scan_prologues = 0;
     for (const auto& e : kws2.context().profile().entries) {
       if (e.label.find("->glu]") != std::string::npos) glu_epilogues += e.count;
       if (e.label.find("[gemv+glu") != std::string::npos) glu_prologues += e.count;
+      if (e.label.find("->mlgru]") != std::string::npos) scan_epilogues += e.count;
+      if (e.label.find("[gemv+scan") != std::string::npos) scan_prologues += e.count;
     }
     CHECK(glu_epilogues == cfg.num_layers);
     CHECK(glu_prologues == 0);
+    CHECK(scan_epilogues == cfg.num_layers);
+    CHECK(scan_prologues == 0);
   }
   // a different batch is a different program: planned again, still right
   sm.step(sws, ss, {&id, 1}, std::span<float>(sl.data(), std::size_t(cfg.vocab_size)));

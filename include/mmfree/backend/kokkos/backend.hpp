@@ -421,6 +421,34 @@ class Context {
           st.x = st.in;
         }
       }
+      if (gemv && po.gemv_epilogues && st.pro == Prologue::scan_gated && !out.empty()) {
+        // GEMV i, f, g then GEMV on gated_norm(g, scan(i, f)): the first does the recurrence step
+        // in its epilogue (writes the new state to the state and to i, as the scan hook does);
+        // the second is a plain gated-norm stage over (g, i)
+        Stage& p = out.back().s;
+        int ei = -1, ef = -1;
+        for (int b = 0; b < p.nbl; ++b) {
+          if (p.y[b] == st.si) ei = b;
+          if (p.y[b] == st.sf) ef = b;
+        }
+        Stage with = p;
+        with.epi = Epilogue::mlgru;
+        if (out.back().kind == Launch::gemv && !p.chained && p.nbl == 3 && !p.residual && p.epi == Epilogue::none &&
+            gemv_scratch_bytes(with) <= std::size_t(po.gemv_smem_bytes) &&
+            ei >= 0 && ef >= 0 && ei != ef && p.bl[ei].rows == st.K && p.bl[ef].rows == st.K &&
+            p.bl[3 - ei - ef].rows == st.K && st.si.rows == 1 && st.state.cols == st.K &&
+            !st.state.overlaps(p.x) && !st.state.overlaps(p.y[0]) && !st.state.overlaps(p.y[1]) &&
+            !st.state.overlaps(p.y[2])) {
+          p.epi = Epilogue::mlgru;
+          p.e_i = ei, p.e_f = ef;
+          p.e_state = st.state;
+          p.e_state.rows = 1;
+          p.e_lb = st.lb;
+          st.pro = Prologue::gated;  // s = st.si, which now holds the new state
+          st.sf = st.state = Mat{};
+          st.lb = nullptr;
+        }
+      }
       // a staged state must be copied before a launch that stages again
       if (pending_copy && (gemv && st.pro == Prologue::scan_gated)) flush_copy(nullptr);
       if (pending_copy && (st.state.overlaps(pending_dst))) flush_copy(nullptr);

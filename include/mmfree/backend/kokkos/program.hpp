@@ -125,8 +125,12 @@ enum class Prologue : std::uint8_t {
 /// so that the next GEMV's prologue (recomputed by every team) need not.
 enum class Epilogue : std::uint8_t {
   none,
-  glu  ///< nbl == 1 with 2 E rows (E = e_out.cols): a SIMD group computes rows n and E + n
-       ///< together and also writes e_out[n] = silu(y[n]) * y[E + n] (the next stage's GLU)
+  glu,   ///< nbl == 1 with 2 E rows (E = e_out.cols): a SIMD group computes rows n and E + n
+         ///< together and also writes e_out[n] = silu(y[n]) * y[E + n] (the next stage's GLU)
+  mlgru  ///< nbl == 3 (i, f, g of an MLGRU): a SIMD group computes rows n of y[e_i] and y[e_f]
+         ///< together (the team quantises the input for both) and does the recurrence step as the
+         ///< scan hook would: e_state[n] = y[e_i][n] = the new state (y[e_f] as usual); the third
+         ///< BitLinear's rows as usual
 };
 
 /// \brief 1-3 BitLinears that share one input (after the prologue), with an optional residual
@@ -145,6 +149,9 @@ struct Stage {
   bool residual = false;
   Epilogue epi = Epilogue::none;  ///< decode GEMV only (set by the planner)
   Mat e_out;                   ///< epi == glu: the GLU output
+  Mat e_state;                 ///< epi == mlgru: the recurrent state (one row)
+  const float* e_lb = nullptr; ///< epi == mlgru: the forget gate's lower bound or nullptr
+  int e_i = 0, e_f = 1;        ///< epi == mlgru: which BitLinears are i and f
   const void* ops = nullptr;   ///< TernaryOps<Ex>*
   index_t R = 0;               ///< activation rows
   index_t K = 0;               ///< input features of the BitLinears
@@ -173,7 +180,10 @@ struct Stage {
 
 /// \brief Level-0 scratch of a GEMV team: the activation codes (16-byte aligned), then the f32
 /// input row when the prologue goes through scratch (`with_row`; not for Prologue::none).
-MMFREE_HOST_DEVICE std::size_t gemv_row_offset(const Stage& st) { return (std::size_t(st.bl[0].kp) + 15) / 16 * 16; }
+MMFREE_HOST_DEVICE std::size_t gemv_row_offset(const Stage& st) {
+  // (the MLGRU epilogue's i/f teams quantise the input twice: two code sets)
+  return (st.epi == Epilogue::mlgru ? 2 : 1) * ((std::size_t(st.bl[0].kp) + 15) / 16 * 16);
+}
 MMFREE_HOST_DEVICE std::size_t gemv_scratch_bytes(const Stage& st, bool with_row = true) {
   const bool row = with_row && st.pro != Prologue::none;
   return gemv_row_offset(st) + (row ? (std::size_t(st.K) * sizeof(float) + 15) / 16 * 16 : 0);
@@ -198,8 +208,9 @@ struct PlanOptions {
   int gemv_team = 0;           ///< threads of a GEMV team (0: 1024 on GPUs, fewer if the kernel's registers
                                ///< do not allow it; 1 on CPUs)
   bool prefetch = true;        ///< GPUs: prefetch a fused prologue's inputs into L1 before its dependent phases
-  bool gemv_epilogues = true;  ///< decode: the GEMV before a GLU stage computes the GLU in its epilogue
-                               ///< (once per element instead of in every team of the next GEMV)
+  bool gemv_epilogues = true;  ///< decode: the GEMV before a GLU stage computes the GLU, the i/f/g GEMV
+                               ///< the recurrence step, in their epilogues (once per element instead of
+                               ///< in every team of the next GEMV)
   int gemv_prologue_threads = 0;  ///< threads of a GEMV team that compute its prologue (0: all)
   int small_tile_rows = 16;    ///< the GEMM uses its small tile up to this many rows
   int gemm_tile = -1;          ///< force a GEMM tile class (0 64x128, 1 32x64, 2 16 rows); -1: by size

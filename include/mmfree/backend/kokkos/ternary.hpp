@@ -86,11 +86,15 @@ KOKKOS_INLINE_FUNCTION index_t gemv_code_pos(index_t k, index_t nblk) {
 /// the barriers, so fewer warps share the issue slots of this dependent chain. Every float step
 /// is the oracle's (same expressions, same order); the norm weights come from L1 (prefetched at
 /// kernel start). Codes go to q in the plane layout. Returns s_a; `qsum` gets sum(q).
-/// Needs K <= NR * T.
+/// With `wb1`, the row is also quantised for a second BitLinear (its norm weight wb1; codes q1,
+/// scale *sa1, sum *qsum1): the BitLinear norm's 1/rms is shared, the maxima and sums are reduced
+/// in pairs, so the second costs no barrier. Needs K <= NR * T.
 template <class Ex, class P, int NR>
 KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer<Ex>& red, const Stage& st,
                                                 const float* wb, int kp, int nblk, std::int8_t* q,
-                                                std::int32_t& qsum, float* state_out) {
+                                                std::int32_t& qsum, float* state_out, const float* wb1 = nullptr,
+                                                std::int8_t* q1 = nullptr, float* sa1 = nullptr,
+                                                std::int32_t* qsum1 = nullptr) {
   // the first T threads of the team hold the row; the others only meet the barriers
   const int T = st.pro_threads > 0 && st.pro_threads < m.team_size() ? st.pro_threads : m.team_size();
   const int t0 = m.team_rank(), K = int(st.K);
@@ -139,6 +143,43 @@ KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer
   double s2 = 0.0;
   for (int e = 0; e < NR; ++e) s2 += double(xv[e]) * double(xv[e]);  // zeros past K add nothing
   const float r2 = red.rms_inv(m, s2, K, bitlinear_norm_eps);
+  const int plane = nblk * 32;
+  auto pos = [plane](int k) {
+    const int b = k / int(P::block_k), rem = k - b * int(P::block_k);
+    return (rem >> 5) * plane + b * 32 + (rem & 31);
+  };
+  if (wb1 != nullptr) {  // two BitLinears (uniform branch)
+    float amax[3] = {0.0f, 0.0f, 0.0f};
+    if (active)
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        if (k >= K) break;
+        const float y0 = xv[e] * r2 * wb[k], y1 = xv[e] * r2 * wb1[k];
+        const float a0 = y0 < 0.0f ? -y0 : y0, a1 = y1 < 0.0f ? -y1 : y1;
+        amax[0] = a0 > amax[0] ? a0 : amax[0];
+        amax[1] = a1 > amax[1] ? a1 : amax[1];
+      }
+    red.max3(m, amax);
+    const float sa = ref::act_scale_from_absmax(amax[0]);
+    *sa1 = ref::act_scale_from_absmax(amax[1]);
+    std::int32_t total[3] = {0, 0, 0};
+    if (active) {
+      for (int e = 0; e < NR; ++e) {
+        const int k = t0 + T * e;
+        if (k >= kp) break;
+        const std::int8_t c0 = k < K ? ref::quantize_value(xv[e] * r2 * wb[k], sa) : std::int8_t(0);
+        const std::int8_t c1 = k < K ? ref::quantize_value(xv[e] * r2 * wb1[k], *sa1) : std::int8_t(0);
+        const int at = pos(k);
+        q[at] = c0, q1[at] = c1;
+        total[0] += c0, total[1] += c1;
+      }
+      for (int k = t0 + T * NR; k < kp; k += T) q[pos(k)] = q1[pos(k)] = 0;  // padding past NR * T
+    }
+    red.sum3(m, total);  // (its barrier also publishes q and q1)
+    qsum = total[0], *qsum1 = total[1];
+    red.groups = max_groups;
+    return sa;
+  }
   float amax = 0.0f;
   if (active)
     for (int e = 0; e < NR; ++e) {
@@ -150,19 +191,15 @@ KOKKOS_INLINE_FUNCTION float gemv_prologue_regs(const Member<Ex>& m, TeamReducer
     }
   const float sa = ref::act_scale_from_absmax(red.max(m, amax));
   std::int32_t total = 0;
-  const int plane = nblk * 32;
-  auto put = [&](int k, std::int8_t v) {
-    const int b = k / int(P::block_k), rem = k - b * int(P::block_k);
-    q[(rem >> 5) * plane + b * 32 + (rem & 31)] = v;
-    total += v;
-  };
   if (active) {
     for (int e = 0; e < NR; ++e) {  // constant register indices (no local memory)
       const int k = t0 + T * e;
       if (k >= kp) break;
-      put(k, k < K ? ref::quantize_value(xv[e] * r2 * wb[k], sa) : std::int8_t(0));
+      const std::int8_t c = k < K ? ref::quantize_value(xv[e] * r2 * wb[k], sa) : std::int8_t(0);
+      q[pos(k)] = c;
+      total += c;
     }
-    for (int k = t0 + T * NR; k < kp; k += T) put(k, 0);  // padding past NR * T
+    for (int k = t0 + T * NR; k < kp; k += T) q[pos(k)] = 0;  // padding past NR * T
   }
   qsum = red.sum(m, total);  // (its barrier also publishes q)
   red.groups = max_groups;
@@ -207,15 +244,21 @@ struct GemvFunctor {
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member<Ex>& m) const {
     // 32-bit index arithmetic (a weight matrix is far below 2^31 bytes; checked at launch)
-    int b = 0, t = m.league_rank();
-    while (b + 1 < st.nbl && t >= st.teams[b]) t -= st.teams[b++];
-    const Ternary& w = st.bl[b];
+    // Parts of the launch (st.teams[p] teams each): one per BitLinear, or with the MLGRU epilogue
+    // part 0 = the i and f rows (units of two rows), part 1 = the third BitLinear.
+    const bool mlgru = st.epi == Epilogue::mlgru, glu = st.epi == Epilogue::glu;
+    int part = 0, t = m.league_rank();
+    while (part + 1 < (mlgru ? 2 : st.nbl) && t >= st.teams[part]) t -= st.teams[part++];
+    const bool pair = mlgru && part == 0;
+    const int b0 = !mlgru ? part : pair ? st.e_i : 3 - st.e_i - st.e_f;  // the (first) BitLinear
+    const int b1 = pair ? st.e_f : b0;                                  // the second row of a unit
+    const Ternary& w = st.bl[b0];
     const int groups = m.team_size() / G, rank = m.team_rank();
     const int lane = rank % G, grp = rank / G;
-    // A group computes units of rows: one row, or with the GLU epilogue rows n and E + n of u
-    // (E = half), in that order; row j of the group's list is row g0 + (j >> ush) + (j & ush) E.
-    const bool glu = st.epi == Epilogue::glu;
-    const int half = glu ? int(st.e_out.cols) : 0, ush = glu ? 1 : 0;
+    // A group computes units of rows: one row; or two, in this order: with the GLU epilogue rows
+    // n and E + n of u (E = half), in the MLGRU pair rows n of i and of f. Row j of the group's
+    // list is row g0 + (j >> ush) of BitLinear (j & ush ? b1 : b0), offset by E for the GLU's up.
+    const int half = glu ? int(st.e_out.cols) : 0, ush = glu || pair ? 1 : 0;
     const int rpg = st.rows_per_group, nunits = glu ? half : int(w.rows), row_bytes = int(w.row_bytes);
     const int g0 = (t * groups + grp) * rpg;  // this group's units: [g0, g1)
     const int g1 = g0 + rpg < nunits ? g0 + rpg : nunits;
@@ -227,9 +270,10 @@ struct GemvFunctor {
     const int rounds = (nchunks + lpr - 1) >> lsh;
     const int nrows = g1 > g0 ? (g1 - g0) << ush : 0;
     const int nitems = ((nrows + (1 << rsh) - 1) >> rsh) * rounds;  // (pass, round); uniform over the group
-    const std::uint8_t* rows = w.codes + std::size_t(g0 > nunits ? nunits : g0) * std::size_t(row_bytes) + 16 * l;
-    const int half_bytes = half * row_bytes;
-    auto row_at = [&](int j) { return rows + (j >> ush) * row_bytes + (j & ush) * half_bytes; };
+    const std::size_t first = std::size_t(g0 > nunits ? nunits : g0) * std::size_t(row_bytes) + 16 * l;
+    const std::uint8_t* rows0 = w.codes + first;
+    const std::uint8_t* rows1 = glu ? rows0 + std::size_t(half) * std::size_t(row_bytes) : st.bl[b1].codes + first;
+    auto row_at = [&](int j) { return (j & ush ? rows1 : rows0) + (j >> ush) * row_bytes; };
 
     // items are (pass, round) in pass-major order; `nj/ni` walk PRE items ahead of the one consumed
     U4 buf[PRE];
@@ -241,33 +285,42 @@ struct GemvFunctor {
       if (++ni == rounds) ni = 0, ++nj;
     }
 
-    if (st.prefetch) team_prefetch_stage<Ex>(m, st, 0, w.norm);
+    if (st.prefetch) {
+      team_prefetch_stage<Ex>(m, st, 0, w.norm);
+      if (pair) team_prefetch<Ex>(m, st.bl[b1].norm, st.K);
+    }
     team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     unsigned char* scratch = team_scratch(m, scratch_bytes(st));
     TeamReducer<Ex> red(scratch + gemv_scratch_bytes(st, NR == 0));
     std::int8_t* q = reinterpret_cast<std::int8_t*>(scratch);
+    std::int8_t* q1 = q + gemv_row_offset(st) / 2;  // MLGRU pair: the second code set
 
     // prologue (recomputed by every team: cheaper than a launch and a trip through memory)
     float* state_out = st.pro == Prologue::scan_gated && m.league_rank() == 0 ? st.staged_state : nullptr;
     const int nblk = row_bytes / 32;
-    std::int32_t qsum = 0;
-    float sa;
+    std::int32_t qsum = 0, qsum1 = 0;
+    float sa, sa1 = 0.0f;
     if constexpr (NR > 0) {
-      sa = gemv_prologue_regs<Ex, P, NR>(m, red, st, w.norm, int(w.kp), nblk, q, qsum, state_out);
+      if (pair)
+        sa = gemv_prologue_regs<Ex, P, NR>(m, red, st, w.norm, int(w.kp), nblk, q, qsum, state_out, st.bl[b1].norm,
+                                           q1, &sa1, &qsum1);
+      else
+        sa = gemv_prologue_regs<Ex, P, NR>(m, red, st, w.norm, int(w.kp), nblk, q, qsum, state_out);
     } else {  // long rows: through scratch
       float* xin = reinterpret_cast<float*>(scratch + gemv_row_offset(st));
       const float* row = team_stage_row<Ex>(m, red, st, 0, xin, state_out);
-      sa = team_norm_quantize<Ex>(m, red, row, w.norm, st.K, w.kp, q, &qsum,
-                                  [nblk](index_t k) { return gemv_code_pos<P>(k, nblk); });
+      auto at = [nblk](index_t k) { return gemv_code_pos<P>(k, nblk); };
+      sa = team_norm_quantize<Ex>(m, red, row, w.norm, st.K, w.kp, q, &qsum, at);
+      if (pair) sa1 = team_norm_quantize<Ex>(m, red, row, st.bl[b1].norm, st.K, w.kp, q1, &qsum1, at);
     }
 
-    const std::int8_t* qlane = q + 16 * l;
     const int plane = nblk * 32;  // bytes per code plane
-    const float w_scale = w.w_scale;
+    const float w_scale0 = w.w_scale, w_scale1 = st.bl[b1].w_scale;
     const bool residual = st.residual;
-    float* yb = st.y[b].p + g0;
+    float* y0 = st.y[b0].p + g0;
+    float* y1 = glu ? y0 + half : st.y[b1].p + g0;
     float* vb = glu ? st.e_out.p + g0 : nullptr;
-    float gate = 0.0f;  // GLU epilogue, one row a pass: y of the unit's first row (lane 0)
+    float first_y = 0.0f;  // two-row units, one row a pass: y of the unit's first row (l == 0)
     std::int32_t acc = 0;
     int j = 0, i = 0;
     for (int base = 0; base < nitems; base += PRE) {
@@ -279,8 +332,9 @@ struct GemvFunctor {
         if (base + u + PRE < nitems && l + lpr * ni < nchunks && nr < nrows) buf[u] = load16(row_at(nr) + 16 * lpr * ni);
         if (++ni == rounds) ni = 0, ++nj;
         const int jr = (j << rsh) + sub;  // this lane's row of the pass
+        const bool second = pair && (jr & 1);  // f's row: its own codes
         if (l + lpr * i < nchunks && jr < nrows) {
-          const std::int8_t* qc = qlane + 16 * lpr * i;
+          const std::int8_t* qc = (second ? q1 : q) + 16 * l + 16 * lpr * i;
           for (int s = 0; s < D::words; ++s) {
             const U4 a = load16(qc + s * plane);
             acc = dot4(D::code(v.x, s), a.x, acc);
@@ -291,15 +345,25 @@ struct GemvFunctor {
         }
         if (++i == rounds) {  // the pass's rows done (uniform over the group)
           const std::int32_t total = segment_sum<G>(acc, lpr);
-          const float y = ref::dequantize(D::offset ? total - qsum : total, sa, w_scale);
-          // GLU with several rows a pass: the unit's rows are sub-rows 2s, 2s + 1 of the pass
-          const float other = glu && rsh > 0 ? group_shfl_xor<G>(y, lpr) : 0.0f;
+          const float y = second ? ref::dequantize(D::offset ? total - qsum1 : total, sa1, w_scale1)
+                                 : ref::dequantize(D::offset ? total - qsum : total, sa, w_scale0);
+          // two-row units with several rows a pass: a unit's rows are sub-rows 2s, 2s + 1
+          const float other = ush && rsh > 0 ? group_shfl_xor<G>(y, lpr) : 0.0f;
           if (l == 0 && jr < nrows) {
-            float* o = yb + (jr >> ush) + (jr & ush) * half;
-            *o = residual ? *o + y : y;
-            if (glu) {  // the next stage's GLU, as Prologue::glu computes it
-              if (jr & 1) vb[jr >> 1] = math::silu(rsh > 0 ? other : gate) * y;
-              else gate = y;
+            const int n = jr >> ush;  // unit (row) of the group
+            const float y_first = rsh > 0 ? other : first_y;
+            if (!(jr & ush)) {
+              first_y = y;
+              if (!pair) y0[n] = residual ? y0[n] + y : y;  // (i is written below, as the new state)
+            } else if (glu) {  // up row: u as usual, and the next stage's GLU as Prologue::glu has it
+              y1[n] = y;
+              vb[n] = math::silu(y_first) * y;
+            } else {  // f row: f as usual, and the recurrence step as the scan hook has it
+              y1[n] = y;
+              const int d = g0 + n;
+              const float h = mlgru_step(y_first, y, st.e_state.p[d], st.e_lb, d);
+              st.e_state.p[d] = h;
+              y0[n] = h;
             }
           }
           acc = 0, i = 0, ++j;
@@ -850,12 +914,15 @@ const char* ternary_label(int kind, Prologue pro = Prologue::none, Epilogue epi 
   static const std::string names[3] = {base + "[gemm]", base + "[gemv]", base + "[mma]"};
   static const std::string gemv[5] = {base + "[gemv]", base + "[gemv+rmsnorm]", base + "[gemv+gated_norm]",
                                       base + "[gemv+scan+gated_norm]", base + "[gemv+glu]"};
-  // [gemv+..->glu]: with the GLU epilogue (the next stage's GLU computed on the outputs)
-  static const std::string gemv_glu[5] = {base + "[gemv->glu]", base + "[gemv+rmsnorm->glu]",
-                                          base + "[gemv+gated_norm->glu]", base + "[gemv+scan+gated_norm->glu]",
-                                          base + "[gemv+glu->glu]"};
+  // [gemv+..->glu], [gemv+..->mlgru]: with an epilogue (the next stage's GLU or the recurrence
+  // step computed on the outputs)
+  static const std::string gemv_epi[2][5] = {
+      {base + "[gemv->glu]", base + "[gemv+rmsnorm->glu]", base + "[gemv+gated_norm->glu]",
+       base + "[gemv+scan+gated_norm->glu]", base + "[gemv+glu->glu]"},
+      {base + "[gemv->mlgru]", base + "[gemv+rmsnorm->mlgru]", base + "[gemv+gated_norm->mlgru]",
+       base + "[gemv+scan+gated_norm->mlgru]", base + "[gemv+glu->mlgru]"}};
   if (kind != 1) return names[kind].c_str();
-  return epi == Epilogue::glu ? gemv_glu[int(pro)].c_str() : gemv[int(pro)].c_str();
+  return epi == Epilogue::none ? gemv[int(pro)].c_str() : gemv_epi[int(epi) - 1][int(pro)].c_str();
 }
 /// Chained GEMV labels: [gemv>rmsnorm] = the GEMV, then (last team) the next stage's input
 /// quantised after its rmsnorm prologue; [quantize:rmsnorm] = a one-team quantisation launch.
@@ -899,14 +966,22 @@ template <class Ex, class P>
 void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
   constexpr int G = SpaceTraits<Ex>::group;
   constexpr bool gpu = SpaceTraits<Ex>::gpu;
-  // work units of block b: rows, or row pairs with the GLU epilogue
-  auto units = [&st0](int b) { return st0.epi == Epilogue::glu ? st0.bl[b].rows / 2 : st0.bl[b].rows; };
+  // parts of the launch (see GemvFunctor) and their work units: rows, or row pairs
+  const bool mlgru = st0.epi == Epilogue::mlgru;
+  const int parts = mlgru ? 2 : st0.nbl;
+  auto units = [&st0, mlgru](int p) {
+    if (st0.epi == Epilogue::glu) return st0.bl[p].rows / 2;
+    return mlgru ? st0.bl[p == 0 ? st0.e_i : 3 - st0.e_i - st0.e_f].rows : st0.bl[p].rows;
+  };
   index_t total = 0;
-  for (int b = 0; b < st0.nbl; ++b) {
+  for (int b = 0; b < st0.nbl; ++b)
     check(st0.bl[b].rows * st0.bl[b].row_bytes < (index_t(1) << 31), "backend::Kokkos: a weight matrix over 2 GiB");
-    total += units(b);
-  }
-  check(st0.epi == Epilogue::none || (st0.nbl == 1 && !st0.residual && st0.bl[0].rows == 2 * st0.e_out.cols),
+  for (int p = 0; p < parts; ++p) total += units(p);
+  check(st0.epi == Epilogue::none ||
+            (st0.epi == Epilogue::glu && st0.nbl == 1 && !st0.residual && st0.bl[0].rows == 2 * st0.e_out.cols) ||
+            (mlgru && st0.nbl == 3 && !st0.residual && st0.e_i != st0.e_f && st0.e_i >= 0 && st0.e_i < 3 &&
+             st0.e_f >= 0 && st0.e_f < 3 && st0.bl[st0.e_i].rows == st0.e_state.cols &&
+             st0.bl[st0.e_f].rows == st0.e_state.cols),
         "backend::Kokkos: a GEMV epilogue on a stage that cannot have one");
   if (total == 0) return;
   int team = st0.team > 0 ? st0.team : gpu ? max_groups * G : 1;
@@ -942,7 +1017,8 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
       int lpr = G;
       if constexpr (gpu) {
         const int nch = int(st.bl[0].row_bytes / 16);
-        const index_t group_rows = rpg * (st.epi == Epilogue::glu ? 2 : 1);
+        // (two-row units: the GLU's, the MLGRU pair's, whose teams are the slower part)
+        const index_t group_rows = rpg * (st.epi == Epilogue::none ? 1 : 2);
         auto slots_of = [nch](int l) { return l * ((nch + l - 1) / l); };
         for (int l = G / 2; l >= 4 && G / l <= group_rows; l /= 2)
           if (slots_of(l) < slots_of(lpr)) lpr = l;
@@ -952,9 +1028,9 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
       st.team = team;
       st.pro_threads = pro;
       index_t league = 0;
-      for (int b = 0; b < st.nbl; ++b) {
-        st.teams[b] = int((units(b) + groups * rpg - 1) / (groups * rpg));
-        league += st.teams[b];
+      for (int p = 0; p < parts; ++p) {
+        st.teams[p] = int((units(p) + groups * rpg - 1) / (groups * rpg));
+        league += st.teams[p];
       }
       const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, int(league), team).set_scratch_size(0, scratch);
       L(ternary_label<P>(1, st.pro, st.epi), pol, F{st});
