@@ -225,11 +225,12 @@ KOKKOS_INLINE_FUNCTION int gemv_lanes_per_row(int nchunks) {
 
 /// \brief Decode: y[n] (+)= dequant(sum_k q[k] * t[n][k]) for one activation row, prologue fused.
 ///
-/// Each SIMD group (a warp on CUDA) computes `rows_per_group` consecutive weight rows. A lane's
-/// work is a list of items (row j, chunk c = lane + G i): 16 packed bytes of row j against the
-/// matching activation codes. The first `PRE` items' loads are issued before the prologue, so
-/// their memory latency overlaps the norm and quantisation that every team recomputes, and each
-/// item consumed issues the load `PRE` items ahead. The team size is a launch parameter (up to
+/// Each SIMD group (a warp on CUDA) computes `rows_per_group` consecutive units of rows (a row,
+/// or the two rows of a Stage::epi unit), in passes of 2^rsh rows with `lanes_per_row` lanes
+/// each. A lane's work is a list of items (pass, round r): 16 packed bytes, chunk l + lpr r of
+/// its row, against the matching activation codes. The first `PRE` items' loads are issued
+/// before the prologue, so their memory latency overlaps the norm and quantisation that every
+/// team recomputes, and each item consumed issues the load `PRE` items ahead. The team size is a launch parameter (up to
 /// 1024 threads on GPUs: the prologue's dependent chain is split over more threads).
 template <class Ex, class P, int NR>
 struct GemvFunctor {
