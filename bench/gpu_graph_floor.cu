@@ -18,9 +18,10 @@
 
 __global__ void k_empty(float* p) { if (threadIdx.x == 0 && blockIdx.x == 0) p[0] += 1.0f; }
 
-// every block: read x (L2), R dependent block reductions (double + rsqrt), write one value
+// the squares of a 1024-float row x (L2) summed, then R dependent block reductions (double
+// sums, 1/sqrt in one warp, two barriers each), as a fused GEMV's prologue does
 template <int R>
-__global__ void k_reduce(const float* __restrict__ x, float* y, int K) {
+__device__ __forceinline__ double block_reductions(const float* __restrict__ x, int K) {
   __shared__ double sh[32];
   __shared__ double res;
   double s = 0;
@@ -37,31 +38,24 @@ __global__ void k_reduce(const float* __restrict__ x, float* y, int K) {
     __syncthreads();
     s = s * res;
   }
+  return s;
+}
+
+// every block: read x, R block reductions, write one value
+template <int R>
+__global__ void k_reduce(const float* __restrict__ x, float* y, int K) {
+  const double s = block_reductions<R>(x, K);
   if (threadIdx.x == 0) y[blockIdx.x] = float(s);
 }
 
-// every block: R reductions as above, plus streams `bytes_per_block` fresh bytes from DRAM
+// every block: R reductions as above while 16 n16 fresh bytes stream from DRAM (the first 4 a
+// thread loaded before the reductions, as the fused GEMV's weight loads are)
 template <int R>
 __global__ void k_stream(const float* __restrict__ x, const uint4* __restrict__ w, float* y, int K, int n16) {
-  __shared__ double sh[32];
-  __shared__ double res;
   const uint4* wb = w + size_t(blockIdx.x) * n16;
   uint4 a[4];
   for (int u = 0; u < 4; ++u) a[u] = threadIdx.x + u * blockDim.x < n16 ? wb[threadIdx.x + u * blockDim.x] : uint4{0, 0, 0, 0};
-  double s = 0;
-  for (int k = threadIdx.x; k < K; k += blockDim.x) s += double(x[k]) * x[k];
-  for (int r = 0; r < R; ++r) {
-    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(~0u, s, o);
-    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = s;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-      double t = threadIdx.x < blockDim.x / 32 ? sh[threadIdx.x] : 0.0;
-      for (int o = 16; o; o >>= 1) t += __shfl_xor_sync(~0u, t, o);
-      if (threadIdx.x == 0) res = rsqrt(t / K + 1e-6);
-    }
-    __syncthreads();
-    s = s * res;
-  }
+  const double s = block_reductions<R>(x, K);
   unsigned acc = 0;
   for (int u = 0; u < 4; ++u) acc += a[u].x ^ a[u].y ^ a[u].z ^ a[u].w;
   for (int i = threadIdx.x + 4 * blockDim.x; i < n16; i += blockDim.x) acc += wb[i].x;
