@@ -265,6 +265,19 @@ KOKKOS_INLINE_FUNCTION std::int32_t dot4(std::uint32_t a, std::uint32_t b, std::
 #endif
 }
 
+/// \brief c + the dot product of four unsigned bytes of `a` and four signed bytes of `b` (exact,
+/// int32): one `dp4a.u32.s32` on CUDA, four multiply-adds elsewhere.
+KOKKOS_INLINE_FUNCTION std::int32_t dot4_us(std::uint32_t a, std::uint32_t b, std::int32_t c) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 610
+  std::int32_t d;
+  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+#else
+  for (int i = 0; i < 4; ++i) c += int((a >> (8 * i)) & 0xffu) * int(std::int8_t(b >> (8 * i)));
+  return c;
+#endif
+}
+
 /// Bytewise b - 1 for bytes in [0, 2] (offset ternary codes -> signed -1/0/+1), no borrow between bytes.
 KOKKOS_INLINE_FUNCTION std::uint32_t minus_one_bytes(std::uint32_t w) {
   return ((w | 0x80808080u) - 0x01010101u) ^ 0x80808080u;

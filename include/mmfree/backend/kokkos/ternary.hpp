@@ -48,12 +48,17 @@ struct Decoder<packing::I2> {
   static constexpr int words = 4;       ///< code words per packed word
   static constexpr bool offset = true;  ///< codes are t + 1 (sums need - sum(q))
   KOKKOS_INLINE_FUNCTION static std::uint32_t code(std::uint32_t w, int s) { return (w >> (2 * s)) & 0x03030303u; }
+  /// The codes of word s in place (4^s times the code, as unsigned bytes): one AND instead of a
+  /// shift and an AND; an unsigned x signed dp4a per word s sums 4^s times the dot product.
+  static constexpr bool in_place = true;
+  KOKKOS_INLINE_FUNCTION static std::uint32_t code_in_place(std::uint32_t w, int s) { return w & (0x03030303u << (2 * s)); }
 };
 
 template <>
 struct Decoder<packing::TQ1> {
   static constexpr int words = 5;
   static constexpr bool offset = true;
+  static constexpr bool in_place = false;
   KOKKOS_INLINE_FUNCTION static std::uint32_t code(std::uint32_t w, int s) {
     const unsigned p = packing::TQ1::pow3(s);
     std::uint32_t out = 0;
@@ -69,6 +74,7 @@ template <>
 struct Decoder<packing::I8> {
   static constexpr int words = 1;
   static constexpr bool offset = false;
+  static constexpr bool in_place = false;
   KOKKOS_INLINE_FUNCTION static std::uint32_t code(std::uint32_t w, int) { return w; }
 };
 
@@ -276,14 +282,26 @@ struct GemvFunctor {
     const std::uint8_t* rows1 = glu ? rows0 + std::size_t(half) * std::size_t(row_bytes) : st.bl[b1].codes + first;
     auto row_at = [&](int j) { return (j & ush ? rows1 : rows0) + (j >> ush) * row_bytes; };
 
-    // items are (pass, round) in pass-major order; `nj/ni` walk PRE items ahead of the one consumed
-    U4 buf[PRE];
+    // items are (pass, round) in pass-major order. The loader walks PRE items ahead of the one
+    // consumed: pass nj, round ni, pointer lp; a lane has a chunk in its first `lrounds` rounds.
+    const int step = 16 * lpr, lrounds = l < nchunks ? ((nchunks - 1 - l) >> lsh) + 1 : 0;
     int nj = 0, ni = 0;
+    bool lrow = sub < nrows;
+    const std::uint8_t* lp = row_at(lrow ? sub : 0);
+    auto next_load = [&]() {
+      lp += step;
+      if (++ni == rounds) {
+        ni = 0, ++nj;
+        const int r = (nj << rsh) + sub;
+        lrow = r < nrows;
+        if (lrow) lp = row_at(r);
+      }
+    };
+    U4 buf[PRE];
     for (int u = 0; u < PRE; ++u) {
       buf[u] = U4{0, 0, 0, 0};
-      const int jr = (nj << rsh) + sub;
-      if (u < nitems && l + lpr * ni < nchunks && jr < nrows) buf[u] = load16(row_at(jr) + 16 * lpr * ni);
-      if (++ni == rounds) ni = 0, ++nj;
+      if (u < nitems && ni < lrounds && lrow) buf[u] = load16(lp);
+      next_load();
     }
 
     if (st.prefetch) {
@@ -322,30 +340,42 @@ struct GemvFunctor {
     float* y1 = glu ? y0 + half : st.y[b1].p + g0;
     float* vb = glu ? st.e_out.p + g0 : nullptr;
     float first_y = 0.0f;  // two-row units, one row a pass: y of the unit's first row (l == 0)
-    std::int32_t acc = 0;
-    int j = 0, i = 0;
+    // the consumer: pass j, round i, codes pointer qp (f's codes for the MLGRU pair's odd rows)
+    const std::int8_t* qb0 = q + 16 * l;
+    const std::int8_t* qb1 = q1 + 16 * l;
+    int j = 0, i = 0, jr = sub;
+    bool second = pair && (jr & 1);
+    const std::int8_t* qp = second ? qb1 : qb0;
+    std::int32_t acc[D::in_place ? D::words : 1] = {};
     for (int base = 0; base < nitems; base += PRE) {
       for (int u = 0; u < PRE; ++u) {  // unrolled: buf is indexed by constants only
         if (base + u >= nitems) break;  // uniform over the group
         const U4 v = buf[u];
         buf[u] = U4{0, 0, 0, 0};
-        const int nr = (nj << rsh) + sub;
-        if (base + u + PRE < nitems && l + lpr * ni < nchunks && nr < nrows) buf[u] = load16(row_at(nr) + 16 * lpr * ni);
-        if (++ni == rounds) ni = 0, ++nj;
-        const int jr = (j << rsh) + sub;  // this lane's row of the pass
-        const bool second = pair && (jr & 1);  // f's row: its own codes
-        if (l + lpr * i < nchunks && jr < nrows) {
-          const std::int8_t* qc = (second ? q1 : q) + 16 * l + 16 * lpr * i;
+        if (base + u + PRE < nitems && ni < lrounds && lrow) buf[u] = load16(lp);
+        next_load();
+        if (i < lrounds && jr < nrows) {
           for (int s = 0; s < D::words; ++s) {
-            const U4 a = load16(qc + s * plane);
-            acc = dot4(D::code(v.x, s), a.x, acc);
-            acc = dot4(D::code(v.y, s), a.y, acc);
-            acc = dot4(D::code(v.z, s), a.z, acc);
-            acc = dot4(D::code(v.w, s), a.w, acc);
+            const U4 a = load16(qp + s * plane);
+            if constexpr (D::in_place) {  // 4^s x the dot product of word s's codes
+              acc[s] = dot4_us(D::code_in_place(v.x, s), a.x, acc[s]);
+              acc[s] = dot4_us(D::code_in_place(v.y, s), a.y, acc[s]);
+              acc[s] = dot4_us(D::code_in_place(v.z, s), a.z, acc[s]);
+              acc[s] = dot4_us(D::code_in_place(v.w, s), a.w, acc[s]);
+            } else {
+              acc[0] = dot4(D::code(v.x, s), a.x, acc[0]);
+              acc[0] = dot4(D::code(v.y, s), a.y, acc[0]);
+              acc[0] = dot4(D::code(v.z, s), a.z, acc[0]);
+              acc[0] = dot4(D::code(v.w, s), a.w, acc[0]);
+            }
           }
         }
+        qp += step;
         if (++i == rounds) {  // the pass's rows done (uniform over the group)
-          const std::int32_t total = segment_sum<G>(acc, lpr);
+          std::int32_t sum = acc[0];
+          if constexpr (D::in_place)  // exact: acc[s] is a multiple of 4^s
+            for (int s = 1; s < D::words; ++s) sum += acc[s] >> (2 * s);
+          const std::int32_t total = segment_sum<G>(sum, lpr);
           const float y = second ? ref::dequantize(D::offset ? total - qsum1 : total, sa1, w_scale1)
                                  : ref::dequantize(D::offset ? total - qsum : total, sa, w_scale0);
           // two-row units with several rows a pass: a unit's rows are sub-rows 2s, 2s + 1
@@ -367,7 +397,11 @@ struct GemvFunctor {
               y0[n] = h;
             }
           }
-          acc = 0, i = 0, ++j;
+          for (int s = 0; s < (D::in_place ? D::words : 1); ++s) acc[s] = 0;
+          i = 0, ++j;
+          jr = (j << rsh) + sub;
+          second = pair && (jr & 1);
+          qp = second ? qb1 : qb0;
         }
       }
     }
