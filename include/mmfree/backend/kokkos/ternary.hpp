@@ -987,7 +987,7 @@ void with_gemv_nr(index_t K, index_t team, F&& f) {
     if (K <= 4 * team) return f(std::integral_constant<int, 4>{});
     if (K <= 8 * team) return f(std::integral_constant<int, 8>{});
     if (K <= 16 * team) return f(std::integral_constant<int, 16>{});
-    // (no longer register rows: 28 floats a thread spilled, and their registers halved the team)
+    // longer rows go through scratch (28 register floats a thread spilled and halved the team)
   } else {
     if (K <= 28 * team) return f(std::integral_constant<int, 28>{});  // tiny rows (tests)
   }
