@@ -407,43 +407,44 @@ class Context {
         i += used == 0 ? 1 : used;
         continue;
       }
-      bool gemv = st.R == 1 && po.gemv && gemv_scratch_bytes(st) <= std::size_t(po.gemv_smem_bytes);
-      if (gemv && po.gemv_epilogues && st.pro == Prologue::glu && !out.empty()) {
+      const bool gemv = st.R == 1 && po.gemv && gemv_scratch_bytes(st) <= std::size_t(po.gemv_smem_bytes);
+      // The launch before, when it is a fused GEMV that can still take an epilogue.
+      auto epilogue_host = [&]() -> Stage* {
+        if (!gemv || !po.gemv_epilogues || out.empty() || out.back().kind != Launch::gemv) return nullptr;
+        Stage& p = out.back().s;
+        return !p.chained && !p.residual && p.epi == Epilogue::none ? &p : nullptr;
+      };
+      Stage* p = st.pro == Prologue::glu || st.pro == Prologue::scan_gated ? epilogue_host() : nullptr;
+      if (p != nullptr && st.pro == Prologue::glu) {
         // GEMV u = BitLinear(..) then GEMV on silu(u[:K]) * u[K:]: the first computes the GLU in
         // its epilogue (v, once per element), the second quantises v as it is
-        Stage& p = out.back().s;
-        if (out.back().kind == Launch::gemv && !p.chained && p.nbl == 1 && !p.residual && p.epi == Epilogue::none &&
-            p.y[0] == st.x && p.bl[0].rows == 2 * st.K && st.in.rows == 1 && st.in.cols == st.K &&
-            !st.in.overlaps(p.y[0]) && !st.in.overlaps(p.x)) {
-          p.epi = Epilogue::glu;
-          p.e_out = st.in;
+        if (p->nbl == 1 && p->y[0] == st.x && p->bl[0].rows == 2 * st.K && st.in.rows == 1 && st.in.cols == st.K &&
+            !st.in.overlaps(p->y[0]) && !st.in.overlaps(p->x)) {
+          p->epi = Epilogue::glu;
+          p->e_out = st.in;
           st.pro = Prologue::none;
           st.x = st.in;
         }
-      }
-      if (gemv && po.gemv_epilogues && st.pro == Prologue::scan_gated && !out.empty()) {
+      } else if (p != nullptr && p->nbl == 3) {
         // GEMV i, f, g then GEMV on gated_norm(g, scan(i, f)): the first does the recurrence step
         // in its epilogue (writes the new state to the state and to i, as the scan hook does);
         // the second is a plain gated-norm stage over (g, i)
-        Stage& p = out.back().s;
         int ei = -1, ef = -1;
-        for (int b = 0; b < p.nbl; ++b) {
-          if (p.y[b] == st.si) ei = b;
-          if (p.y[b] == st.sf) ef = b;
+        for (int b = 0; b < 3; ++b) {
+          if (p->y[b] == st.si) ei = b;
+          if (p->y[b] == st.sf) ef = b;
         }
-        Stage with = p;
+        Stage with = *p;
         with.epi = Epilogue::mlgru;
-        if (out.back().kind == Launch::gemv && !p.chained && p.nbl == 3 && !p.residual && p.epi == Epilogue::none &&
-            gemv_scratch_bytes(with) <= std::size_t(po.gemv_smem_bytes) &&
-            ei >= 0 && ef >= 0 && ei != ef && p.bl[ei].rows == st.K && p.bl[ef].rows == st.K &&
-            p.bl[3 - ei - ef].rows == st.K && st.si.rows == 1 && st.state.cols == st.K &&
-            !st.state.overlaps(p.x) && !st.state.overlaps(p.y[0]) && !st.state.overlaps(p.y[1]) &&
-            !st.state.overlaps(p.y[2])) {
-          p.epi = Epilogue::mlgru;
-          p.e_i = ei, p.e_f = ef;
-          p.e_state = st.state;
-          p.e_state.rows = 1;
-          p.e_lb = st.lb;
+        if (ei >= 0 && ef >= 0 && ei != ef && p->bl[ei].rows == st.K && p->bl[ef].rows == st.K &&
+            p->bl[3 - ei - ef].rows == st.K && st.si.rows == 1 && st.state.cols == st.K &&
+            gemv_scratch_bytes(with) <= std::size_t(po.gemv_smem_bytes) && !st.state.overlaps(p->x) &&
+            !st.state.overlaps(p->y[0]) && !st.state.overlaps(p->y[1]) && !st.state.overlaps(p->y[2])) {
+          p->epi = Epilogue::mlgru;
+          p->e_i = ei, p->e_f = ef;
+          p->e_state = st.state;
+          p->e_state.rows = 1;
+          p->e_lb = st.lb;
           st.pro = Prologue::gated;  // s = st.si, which now holds the new state
           st.sf = st.state = Mat{};
           st.lb = nullptr;
