@@ -146,12 +146,18 @@ struct Launcher {
   bool graph = false;
   GraphNode<Ex> node{};
   LaunchProfile* profile = nullptr;
+  /// graph mode: one flag a node, set where the kernel may start before the previous one ends
+  /// (see make_programmatic)
+  std::vector<unsigned char>* early = nullptr;
 
+  /// Launches f over policy0. `waits`: f calls grid_dependency_wait() before it touches memory
+  /// that earlier launches write or read (so a graph may start it early).
   template <class Policy0, class F>
-  void operator()(const char* label, const Policy0& policy0, const F& f) {
+  void operator()(const char* label, const Policy0& policy0, const F& f, bool waits = false) {
     const auto policy = light(policy0);
     if (graph) {
       node = node.then_parallel_for(label, policy, f);
+      if (early != nullptr) early->push_back(waits ? 1 : 0);
     } else if (profile != nullptr) {
       ex.fence();
       const auto t0 = std::chrono::steady_clock::now();
@@ -169,6 +175,10 @@ struct Options {
   PlanOptions plan;     ///< fusion and kernel choice
   bool graphs = true;   ///< replay a program seen twice in a row as one graph (a CUDA graph on CUDA)
   bool profile = false; ///< run launch by launch, each fenced and timed (see Context::profile())
+  /// graphs on CUDA (sm_90+, CUDA 12.3+, Kokkos 4.6+): a decode GEMV may start while the kernel
+  /// before it runs (programmatic dependent launch: its weight loads and set-up overlap that
+  /// kernel's tail; it waits for the kernel's results before it reads them)
+  bool programmatic = true;
 };
 
 /// Counters of what the context did (for tests and benchmarks).
@@ -178,6 +188,7 @@ struct ContextStats {
   long graph_replays = 0;   ///< programs run by replaying a graph
   long eager_programs = 0;  ///< programs run launch by launch
   long eager_hooks = 0;     ///< hooks called outside run(), each run at once
+  long programmatic_edges = 0;  ///< graph edges made programmatic (see Options::programmatic)
   int last_launches = 0;    ///< launches in the last program's plan
 };
 
@@ -246,10 +257,12 @@ class Context {
     }
     stats_.last_launches = int(p->plan.size());
     if (graphs && p->seen > 1) {  // seen before: from now on one graph
+      std::vector<unsigned char> early;
       p->graph = ::Kokkos::Experimental::create_graph(ex_, [&](const auto& root) {
-        Launcher<Ex> L{ex_, true, root};
+        Launcher<Ex> L{ex_, true, root, nullptr, &early};
         dispatch_all(L, p->plan);
       });
+      if (opt_.programmatic) stats_.programmatic_edges += make_programmatic(*p->graph, early);
       ++stats_.graph_builds;
       p->graph->submit();
       ++stats_.graph_replays;
@@ -462,6 +475,7 @@ class Context {
         l.s.team = po.gemv_team;
         l.s.rows_per_group = po.gemv_rows_per_group;
         l.s.pro_threads = po.gemv_prologue_threads;
+        l.s.wave_percent = po.gemv_wave_percent;
         l.kind = Launch::gemv;
         flush_copy(&l.s);
         if (st.pro == Prologue::scan_gated) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "../../macros.hpp"
 
@@ -310,6 +311,109 @@ KOKKOS_INLINE_FUNCTION int atomic_inc_acq_rel(int* p) {
   ::Kokkos::memory_fence();
   return old;
 #endif
+}
+
+/// \brief Programmatic dependent launch, device side (CUDA sm_90+; no-ops elsewhere and for
+/// kernels launched through an ordinary edge). A kernel that a programmatic graph edge lets start
+/// before its predecessor has finished calls grid_dependency_wait() before it reads anything an
+/// earlier launch writes and before it writes anything: the call returns once every earlier
+/// kernel has finished and its writes are visible. Work before it (weight loads, addresses)
+/// overlaps the previous kernel's tail.
+KOKKOS_INLINE_FUNCTION void grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+/// Lets the kernels that depend on this one through programmatic edges start (once every team
+/// of this kernel has called it or exited). Called right after grid_dependency_wait(), so at most
+/// two kernels are in flight: this one and the next one's early part.
+KOKKOS_INLINE_FUNCTION void grid_dependents_may_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+#if defined(KOKKOS_ENABLE_CUDA) && KOKKOS_VERSION >= 40600 && defined(CUDART_VERSION) && CUDART_VERSION >= 12030
+#define MMFREE_KK_PROGRAMMATIC 1
+#else
+#define MMFREE_KK_PROGRAMMATIC 0
+#endif
+
+/// Whether graphs of space Ex can start kernels early (see make_programmatic): CUDA 12.3+,
+/// Kokkos 4.6+, and the current device of compute capability 9.0 or later.
+template <class Ex>
+bool programmatic_launch_available() {
+#if MMFREE_KK_PROGRAMMATIC
+  if constexpr (std::is_same_v<Ex, ::Kokkos::Cuda>) {
+    int dev = 0, major = 0;
+    return cudaGetDevice(&dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+  }
+#endif
+  return false;
+}
+
+/// \brief Programmatic dependent launch, graph side: the edge into the i-th kernel of a linear
+/// graph (root, then one kernel after the other, as Launcher builds it) becomes programmatic where
+/// `early[i]` is set and node i - 1 is a kernel too, so kernel i may start while kernel i - 1
+/// runs (it must call grid_dependency_wait(), see above). Needs CUDA 12.3+, a device of compute
+/// capability 9.0+ and Kokkos 4.6+ (Graph::native_graph); elsewhere, or if the graph is not that
+/// chain, nothing changes. Call before the graph's first submit(). Returns the edges changed.
+template <class Ex>
+int make_programmatic([[maybe_unused]] Graph<Ex>& g, [[maybe_unused]] const std::vector<unsigned char>& early) {
+#if MMFREE_KK_PROGRAMMATIC
+  if constexpr (std::is_same_v<Ex, ::Kokkos::Cuda>) {
+    if (!programmatic_launch_available<Ex>()) return 0;
+    cudaGraph_t cg = g.native_graph();
+    // the chain, in launch order
+    std::vector<cudaGraphNode_t> chain;
+    std::size_t n = 1;
+    cudaGraphNode_t node = nullptr;
+    if (cudaGraphGetRootNodes(cg, &node, &n) != cudaSuccess || n != 1) return 0;
+    for (;;) {
+      cudaGraphNode_t next[2];
+      std::size_t nn = 2;
+#if CUDART_VERSION >= 13000
+      if (cudaGraphNodeGetDependentNodes(node, next, nullptr, &nn) != cudaSuccess) return 0;
+#else
+      if (cudaGraphNodeGetDependentNodes_v2(node, next, nullptr, &nn) != cudaSuccess) return 0;
+#endif
+      if (nn == 0) break;
+      if (nn != 1) return 0;
+      node = next[0];
+      chain.push_back(node);
+    }
+    if (chain.size() != early.size()) return 0;
+    auto is_kernel = [](cudaGraphNode_t x) {
+      cudaGraphNodeType t;
+      return cudaGraphNodeGetType(x, &t) == cudaSuccess && t == cudaGraphNodeTypeKernel;
+    };
+    int changed = 0;
+    for (std::size_t i = 1; i < chain.size(); ++i) {
+      if (!early[i] || !is_kernel(chain[i - 1]) || !is_kernel(chain[i])) continue;
+      cudaGraphEdgeData e{};
+      e.from_port = cudaGraphKernelNodePortProgrammatic;
+      e.type = cudaGraphDependencyTypeProgrammatic;
+#if CUDART_VERSION >= 13000
+      if (cudaGraphRemoveDependencies(cg, &chain[i - 1], &chain[i], nullptr, 1) != cudaSuccess) break;
+      if (cudaGraphAddDependencies(cg, &chain[i - 1], &chain[i], &e, 1) != cudaSuccess) {
+        (void)cudaGraphAddDependencies(cg, &chain[i - 1], &chain[i], nullptr, 1);  // as it was
+        break;
+      }
+#else
+      if (cudaGraphRemoveDependencies_v2(cg, &chain[i - 1], &chain[i], nullptr, 1) != cudaSuccess) break;
+      if (cudaGraphAddDependencies_v2(cg, &chain[i - 1], &chain[i], &e, 1) != cudaSuccess) {
+        (void)cudaGraphAddDependencies_v2(cg, &chain[i - 1], &chain[i], nullptr, 1);
+        break;
+      }
+#endif
+      ++changed;
+    }
+    (void)cudaGetLastError();  // a refused edge is not an error of the next launch
+    return changed;
+  }
+#endif
+  return 0;
 }
 
 /// Level-0 (fast, per-team) scratch of a team, 16-byte aligned, as a byte pointer.

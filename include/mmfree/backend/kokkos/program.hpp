@@ -166,6 +166,7 @@ struct Stage {
   int rows_per_group = 0;         ///< gemv: weight rows a SIMD group computes (0: about one wave of groups)
   int pro_threads = 0;            ///< gemv: threads that compute the prologue (0: all)
   int lanes_per_row = 0;          ///< gemv: lanes of a SIMD group a weight row (set at launch; 0: all)
+  int wave_percent = 100;         ///< gemv: share of the device's SIMD group slots the launch fills
   bool prefetch = true;           ///< gemv/prep: prefetch the prologue's inputs into L1 first (GPUs)
   int teams[3] = {0, 0, 0};       ///< teams per BitLinear (gemv: set at launch)
   int tile = 0;                   ///< gemm: tile size class (0 64x128, 1 32x64, 2 16 rows)
@@ -212,6 +213,9 @@ struct PlanOptions {
                                ///< the recurrence step, in their epilogues (once per element instead of
                                ///< in every team of the next GEMV)
   int gemv_prologue_threads = 0;  ///< threads of a GEMV team that compute its prologue (0: all)
+  int gemv_wave_percent = 100; ///< share (%) of the device's SIMD group slots a GEMV launch fills (rows per
+                               ///< group follow from it): below 100, the next launch's teams find room to
+                               ///< start early (Options::programmatic)
   int small_tile_rows = 16;    ///< the GEMM uses its small tile up to this many rows
   int gemm_tile = -1;          ///< force a GEMM tile class (0 64x128, 1 32x64, 2 16 rows); -1: by size
   bool tensor_cores = true;    ///< int8 tensor cores for the GEMM where the space has them (CUDA)

@@ -131,22 +131,36 @@ KOKKOS_INLINE_FUNCTION void team_prefetch(const Member<Ex>& m, const float* p, i
   }
 }
 
-/// Prefetches what team_stage_row and the quantisation (norm weight `wb`) of row r will read.
+/// Prefetches the weights team_stage_row and the quantisation (norm weight `wb`) will read:
+/// constants of the model, which a kernel may read before grid_dependency_wait().
 template <class Ex>
-KOKKOS_INLINE_FUNCTION void team_prefetch_stage(const Member<Ex>& m, const Stage& st, index_t r, const float* wb) {
+KOKKOS_INLINE_FUNCTION void team_prefetch_stage_weights(const Member<Ex>& m, const Stage& st, const float* wb) {
   if constexpr (SpaceTraits<Ex>::gpu) {
     const index_t K = st.K;
-    team_prefetch<Ex>(m, st.x.p + r * st.x.stride, st.pro == Prologue::glu ? 2 * K : K);
     team_prefetch<Ex>(m, wb, K);
     if (st.pro == Prologue::rmsnorm || st.pro == Prologue::gated || st.pro == Prologue::scan_gated)
       team_prefetch<Ex>(m, st.w1, K);
+    if (st.pro == Prologue::scan_gated) team_prefetch<Ex>(m, st.lb, K);
+  }
+}
+/// Prefetches the activations team_stage_row of row r will read (what earlier launches wrote).
+template <class Ex>
+KOKKOS_INLINE_FUNCTION void team_prefetch_stage_inputs(const Member<Ex>& m, const Stage& st, index_t r) {
+  if constexpr (SpaceTraits<Ex>::gpu) {
+    const index_t K = st.K;
+    team_prefetch<Ex>(m, st.x.p + r * st.x.stride, st.pro == Prologue::glu ? 2 * K : K);
     if (st.pro == Prologue::gated || st.pro == Prologue::scan_gated) team_prefetch<Ex>(m, st.si.p + r * st.si.stride, K);
     if (st.pro == Prologue::scan_gated) {
       team_prefetch<Ex>(m, st.sf.p + r * st.sf.stride, K);
       team_prefetch<Ex>(m, st.state.p + r * st.state.stride, K);
-      team_prefetch<Ex>(m, st.lb, K);
     }
   }
+}
+/// Both of the above.
+template <class Ex>
+KOKKOS_INLINE_FUNCTION void team_prefetch_stage(const Member<Ex>& m, const Stage& st, index_t r, const float* wb) {
+  team_prefetch_stage_inputs<Ex>(m, st, r);
+  team_prefetch_stage_weights<Ex>(m, st, wb);
 }
 
 /// \brief Writes row r of a stage's BitLinear input (after its prologue) to xin[0, K).

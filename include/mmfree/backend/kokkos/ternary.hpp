@@ -305,9 +305,14 @@ struct GemvFunctor {
     }
 
     if (st.prefetch) {
-      team_prefetch_stage<Ex>(m, st, 0, w.norm);
+      team_prefetch_stage_weights<Ex>(m, st, w.norm);
       if (pair) team_prefetch<Ex>(m, st.bl[b1].norm, st.K);
     }
+    // Up to here only weights and the launch's arguments were read, nothing written: a graph
+    // may have started this kernel while the previous one runs (Options::programmatic).
+    grid_dependency_wait();
+    grid_dependents_may_start();
+    if (st.prefetch) team_prefetch_stage_inputs<Ex>(m, st, 0);
     team_side_copy<Ex>(m, st.copy_src, st.copy_dst);
     unsigned char* scratch = team_scratch(m, scratch_bytes(st));
     TeamReducer<Ex> red(scratch + gemv_scratch_bytes(st, NR == 0));
@@ -1043,7 +1048,8 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
       // one wave of teams: as many as the device holds at once (a team of `most` threads fills a
       // multiprocessor's registers; 2048 threads a multiprocessor), one SIMD group a thread on CPUs
       const index_t conc = index_t(L.ex.concurrency());
-      const index_t slots = gpu ? std::max<index_t>(1, conc / 2048) * std::max(1, most / team) * groups : conc;
+      index_t slots = gpu ? std::max<index_t>(1, conc / 2048) * std::max(1, most / team) * groups : conc;
+      if (st.wave_percent > 0 && st.wave_percent < 100) slots = std::max<index_t>(1, slots * st.wave_percent / 100);
       index_t rpg = st.rows_per_group > 0 ? st.rows_per_group : std::max<index_t>(1, (total + slots - 1) / slots);
       // Lanes a row: the whole group, or fewer (several rows a pass) where that leaves fewer lanes
       // idle in a row's last round (2.7b: 40 chunks a row, 8 lanes x 5 rounds instead of 32 x 2)
@@ -1068,7 +1074,7 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
         league += st.teams[p];
       }
       const auto pol = ::Kokkos::TeamPolicy<Ex>(L.ex, int(league), team).set_scratch_size(0, scratch);
-      L(ternary_label<P>(1, st.pro, st.epi), pol, F{st});
+      L(ternary_label<P>(1, st.pro, st.epi), pol, F{st}, /*waits=*/true);
       launched = true;
     });
   }
