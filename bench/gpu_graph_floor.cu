@@ -49,12 +49,18 @@ __global__ void k_reduce(const float* __restrict__ x, float* y, int K) {
 }
 
 // every block: R reductions as above while 16 n16 fresh bytes stream from DRAM (the first 4 a
-// thread loaded before the reductions, as the fused GEMV's weight loads are)
-template <int R>
+// thread loaded before the reductions, as the fused GEMV's weight loads are). PDL: launched as a
+// programmatic dependent of the kernel before, whose blocks let it start once they are past
+// their own wait: the weight loads are issued before waiting for the previous kernel's results.
+template <int R, bool PDL = false>
 __global__ void k_stream(const float* __restrict__ x, const uint4* __restrict__ w, float* y, int K, int n16) {
   const uint4* wb = w + size_t(blockIdx.x) * n16;
   uint4 a[4];
   for (int u = 0; u < 4; ++u) a[u] = threadIdx.x + u * blockDim.x < n16 ? wb[threadIdx.x + u * blockDim.x] : uint4{0, 0, 0, 0};
+  if constexpr (PDL) {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+  }
   const double s = block_reductions<R>(x, K);
   unsigned acc = 0;
   for (int u = 0; u < 4; ++u) acc += a[u].x ^ a[u].y ^ a[u].z ^ a[u].w;
@@ -124,6 +130,22 @@ int main() {
     snprintf(b, sizeof b, "97 x <<<%d,%d>>> stream %.1f MB fresh, no reduction", sms, T, mb);
     pr(b, time_graph(N, [&](int i, cudaStream_t s) {
       k_stream<0><<<sms, T, 0, s>>>(x, w + (per * i) % (wbytes / 16 - per), y, 1024, n16);
+    }, st));
+  }
+  // the same with programmatic dependent launch (captured into the graph as programmatic edges)
+  for (double mb : {0.9, 5.1}) for (int T : {256, 512}) {
+    const int n16 = int(mb * 1e6 / 16 / sms);
+    const size_t per = size_t(n16) * sms;
+    char b[128];
+    snprintf(b, sizeof b, "PDL 97 x <<<%d,%d>>> stream %.1f MB fresh + 3 block reductions", sms, T, mb);
+    pr(b, time_graph(N, [&](int i, cudaStream_t s) {
+      cudaLaunchAttribute at[1];
+      at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      at[0].val.programmaticStreamSerializationAllowed = 1;
+      cudaLaunchConfig_t c{};
+      c.gridDim = dim3(sms), c.blockDim = dim3(T), c.stream = s, c.attrs = at, c.numAttrs = 1;
+      const uint4* wi = w + (per * i) % (wbytes / 16 - per);
+      cudaLaunchKernelEx(&c, k_stream<3, true>, (const float*)x, wi, y, 1024, n16);
     }, st));
   }
   CK(cudaGetLastError());
