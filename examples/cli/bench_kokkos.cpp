@@ -206,6 +206,23 @@ void explore(const Model& model, const KokkosBenchOptions& o, nlohmann::ordered_
     v.plan.prefetch = false;
     dv["no_prefetch"] = decode(v, o.gen).first;
     v = Options{};
+    v.programmatic = !base.programmatic;
+    dv[base.programmatic ? "no_programmatic" : "programmatic"] = decode(v, o.gen).first;
+    for (int pct : {50, 70}) {
+      v = Options{};
+      v.plan.gemv_wave_percent = pct;
+      dv["gemv_wave_" + std::to_string(pct)] = decode(v, o.gen).first;
+      v.programmatic = !base.programmatic;
+      dv["gemv_wave_" + std::to_string(pct) + (base.programmatic ? "_no_programmatic" : "_programmatic")] =
+          decode(v, o.gen).first;
+    }
+    // half-size teams filling half the slots: one team a multiprocessor, leaving registers for
+    // the next launch's team to start early
+    v = Options{};
+    v.plan.gemv_team = 512;
+    v.plan.gemv_wave_percent = 50;
+    dv["gemv_team_512_wave_50"] = decode(v, o.gen).first;
+    v = Options{};
     v.plan.gemv_epilogues = false;
     dv["no_gemv_epilogues"] = decode(v, o.gen).first;
     v = Options{};
@@ -318,6 +335,7 @@ void run(const KokkosBenchOptions& o, const DeviceInfo& dev, const Bandwidth& bw
       j["decode_eager_tok_s"] = double(B * o.gen) / eager_s;
       j["launches_per_step"] = stats.last_launches;
       j["graph_replays"] = stats.graph_replays;
+      j["programmatic_edges"] = stats.programmatic_edges;
       j["prefill_tok_s"] = double(B * o.prompt) / pp_s;
       j["prefill_ms"] = 1e3 * pp_s;
       j["weight_bytes"] = weight_bytes;

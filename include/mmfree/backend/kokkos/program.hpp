@@ -206,8 +206,8 @@ struct PlanOptions {
                                ///< (off by default: slower on the H100, see docs/gpu.md)
   int gemv_smem_bytes = 44 * 1024;  ///< level-0 scratch a GEMV team may use (else the split path)
   int gemv_rows_per_group = 0; ///< weight rows per SIMD group of a GEMV team (0: about one wave of groups)
-  int gemv_team = 0;           ///< threads of a GEMV team (0: 1024 on GPUs, fewer if the kernel's registers
-                               ///< do not allow it; 1 on CPUs)
+  int gemv_team = 0;           ///< GPUs: threads of a GEMV team (0: 1024, fewer if the kernel's registers
+                               ///< do not allow it); host spaces always run teams of one thread
   bool prefetch = true;        ///< GPUs: prefetch a fused prologue's inputs into L1 before its dependent phases
   bool gemv_epilogues = true;  ///< decode: the GEMV before a GLU stage computes the GLU, the i/f/g GEMV
                                ///< the recurrence step, in their epilogues (once per element instead of

@@ -1024,7 +1024,7 @@ void launch_gemv(Launcher<Ex>& L, const Stage& st0) {
              st0.bl[st0.e_f].rows == st0.e_state.cols),
         "backend::Kokkos: a GEMV epilogue on a stage that cannot have one");
   if (total == 0) return;
-  int team = st0.team > 0 ? st0.team : gpu ? max_groups * G : 1;
+  int team = !gpu ? 1 : st0.team > 0 ? st0.team : max_groups * G;  // host spaces: teams of one thread
   int most = team;  // largest team the kernel can run (GPUs: queried below)
   for (bool launched = false; !launched;) {
     // threads that hold the prologue's row: all by default (H100: fewer threads, each with a
