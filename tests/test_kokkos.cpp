@@ -416,10 +416,12 @@ TEST_CASE("kokkos: decode graphs whose GEMVs start early stay bit-identical", "[
   const auto cfg = odd_config(97, 40, 3, 72);
   Model<SPol<packing::I2>> sm(random_weights<packing::I2>(cfg, 6));
   Model<KPol<packing::I2>> km(random_weights<packing::I2>(cfg, 6));
-  kk::Options variants[3];
+  kk::Options variants[4];
   variants[1].programmatic = false;
   variants[2].plan.gemv_wave_percent = 50;
-  for (int v = 0; v < 3; ++v) {
+  variants[3].plan.gemv_wave_percent = 50;  // half-size teams at half a wave (host spaces: ignored)
+  variants[3].plan.gemv_team = 512;
+  for (int v = 0; v < 4; ++v) {
     INFO("variant " << v);
     auto sws = sm.make_workspace({.max_batch = 1, .max_chunk = 1});
     auto kws = km.make_workspace({.max_batch = 1, .max_chunk = 1}, kk::Context<Ex>({}, variants[v]));
