@@ -3,6 +3,7 @@
 // step), on the golden tiny-a model and on random models with odd sizes, for several thread
 // counts. Integer sums are exact and the float steps repeat the oracle's operations, so the
 // logits must be bit-identical.
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -106,6 +107,29 @@ TEST_CASE("thread pool: every item once, chunk borders aligned, any thread count
       }
     }
   }
+}
+
+TEST_CASE("thread pool: back-to-back jobs of changing chunk counts neither hang nor run a chunk twice", "[simd]") {
+  // Regression: a worker finishing job A could pair A's ticket with job B's chunk count and claim
+  // a chunk of B that another thread also ran; B's count of finished chunks then overshot and
+  // the caller waited forever. More threads than cores and changing chunk counts provoke it.
+  simd::Context ctx(simd::Options{5, simd::Path::scalar, 1});
+  std::vector<std::atomic<int>> hits(4096);
+  int bad_jobs = 0;
+  for (int rep = 0; rep < 8000; ++rep) {
+    for (index_t n : {index_t(5), index_t(4000), index_t(2), index_t(300), index_t(4096)}) {
+      for (index_t i = 0; i < n; ++i) hits[std::size_t(i)].store(0, std::memory_order_relaxed);
+      ctx.parallel_for(n, 1, 1, [&](int, index_t b, index_t e) {
+        for (index_t i = b; i < e; ++i) hits[std::size_t(i)].fetch_add(1, std::memory_order_relaxed);
+      });
+      for (index_t i = 0; i < n; ++i)
+        if (hits[std::size_t(i)].load(std::memory_order_relaxed) != 1) {
+          ++bad_jobs;
+          break;
+        }
+    }
+  }
+  CHECK(bad_jobs == 0);
 }
 
 TEST_CASE("TQ1 digit extraction used by the x86 kernels is exact for every byte", "[simd][packing]") {

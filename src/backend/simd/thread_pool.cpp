@@ -52,45 +52,53 @@ struct ThreadPool::Impl {
   int n = 1;
   std::vector<std::thread> workers;
   std::vector<Buffer<std::uint8_t, HostSpace>> scratch;
-  alignas(64) std::atomic<std::uint64_t> epoch{0};   ///< bumped for each job (and to stop)
-  alignas(64) std::atomic<std::uint64_t> ticket{0};  ///< (job epoch << 32) | next chunk to hand out
-  alignas(64) std::atomic<std::int64_t> done{0};     ///< chunks of the current job finished
-  std::atomic<int> sleepers{0};                      ///< workers blocked in epoch.wait
-  std::atomic<bool> caller_sleeping{false};          ///< the caller is blocked in done.wait
+  // 32-bit counters: std::atomic<T>::wait then sleeps on the word itself (a futex on Linux)
+  alignas(64) std::atomic<std::uint32_t> epoch{0};  ///< the current job's id (bumped for each job, and to stop)
+  /// (job id << 32) | (chunks << 16) | next chunk to hand out. One word, so a worker still in a
+  /// finished job can never pair that job's id with the next job's chunk count.
+  alignas(64) std::atomic<std::uint64_t> ticket{0};
+  alignas(64) std::atomic<std::uint32_t> done{0};  ///< chunks of the current job finished
+  std::atomic<int> sleepers{0};                    ///< workers blocked in epoch.wait
+  std::atomic<bool> caller_sleeping{false};        ///< the caller is blocked in done.wait
   std::atomic<bool> stop{false};
   // the current job: written by the caller before it publishes the ticket; read by a worker only
   // after it has claimed a chunk of this job (the job cannot change while a chunk is unfinished)
   Task task = nullptr;
   void* arg = nullptr;
-  index_t items = 0, align = 1, chunks = 0;
-  static constexpr index_t max_chunks = 256;
+  index_t items = 0, align = 1;
+  static constexpr index_t max_chunks = 256;  // < 2^16: fits the ticket's fields
   index_t bounds[max_chunks + 1] = {};  ///< chunk c is units [bounds[c], bounds[c + 1]) of `align` items
-  std::atomic<index_t> chunks_now{0};  ///< `chunks`, for claim() (which may race with a new job)
 
-  /// Claims the next chunk of job `e`; false when the job has none left (or is over).
-  bool claim(std::uint64_t e, index_t& c) {
+  static std::uint64_t make_ticket(std::uint32_t job, index_t chunks) {
+    return (std::uint64_t(job) << 32) | (std::uint64_t(chunks) << 16);
+  }
+
+  /// Claims the next chunk of job `job`; false when it has none left (or a newer job is out).
+  /// On success `c` is the chunk and `total` the job's chunk count.
+  bool claim(std::uint32_t job, index_t& c, index_t& total) {
     std::uint64_t t = ticket.load(std::memory_order_acquire);
     for (;;) {
-      // a stale `chunks_now` (a newer job was published meanwhile) only leads to a failing CAS
-      if ((t >> 32) != (e & 0xffffffffu) || index_t(t & 0xffffffffu) >= chunks_now.load(std::memory_order_acquire))
-        return false;
+      const index_t next = index_t(t & 0xffffu), chunks = index_t((t >> 16) & 0xffffu);
+      if (std::uint32_t(t >> 32) != job || next >= chunks) return false;
       if (ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
-        c = index_t(t & 0xffffffffu);
+        c = next;
+        total = chunks;
         return true;
       }
     }
   }
 
-  void run_chunk(int t, index_t c) {
+  void run_chunk(int t, index_t c, index_t total) {
     const index_t b = bounds[c] * align, e = bounds[c + 1] * align < items ? bounds[c + 1] * align : items;
-    const index_t total = chunks;  // read before `done` counts this chunk: the caller may then start a new job
     task(arg, t, b, e);
-    if (done.fetch_add(1, std::memory_order_seq_cst) + 1 == total && caller_sleeping.load(std::memory_order_seq_cst))
+    // after this increment the caller may start a new job: nothing of this one is read below
+    if (done.fetch_add(1, std::memory_order_seq_cst) + 1 == std::uint32_t(total) &&
+        caller_sleeping.load(std::memory_order_seq_cst))
       done.notify_one();
   }
 
   void work(int t) {
-    std::uint64_t seen = 0;
+    std::uint32_t seen = 0;
     for (;;) {
       while (!spin_until([&] { return epoch.load(std::memory_order_acquire) != seen; })) {
         sleepers.fetch_add(1, std::memory_order_seq_cst);
@@ -99,8 +107,8 @@ struct ThreadPool::Impl {
       }
       seen = epoch.load(std::memory_order_acquire);
       if (stop.load(std::memory_order_acquire)) return;
-      index_t c;
-      while (claim(seen, c)) run_chunk(t, c);
+      index_t c, total;
+      while (claim(seen, c, total)) run_chunk(t, c, total);
     }
   }
 };
@@ -158,22 +166,21 @@ void ThreadPool::run(index_t n, index_t align, index_t grain, Task task, void* a
       p.bounds[++chunks] = at;
     }
   }
-  const std::uint64_t e = (p.epoch.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
+  const std::uint32_t job = p.epoch.load(std::memory_order_relaxed) + 1;  // wraps, as the workers' copy does
   p.task = task;
   p.arg = arg;
   p.items = n;
   p.align = align;
-  p.chunks = chunks;
-  p.chunks_now.store(chunks, std::memory_order_release);
   p.done.store(0, std::memory_order_relaxed);
-  p.ticket.store(e << 32, std::memory_order_release);
-  p.epoch.fetch_add(1, std::memory_order_seq_cst);
+  p.ticket.store(Impl::make_ticket(job, chunks), std::memory_order_release);
+  p.epoch.store(job, std::memory_order_seq_cst);
   if (p.sleepers.load(std::memory_order_seq_cst) > 0) p.epoch.notify_all();
-  index_t c;
-  while (p.claim(e, c)) p.run_chunk(0, c);
-  while (!spin_until([&] { return p.done.load(std::memory_order_acquire) == chunks; })) {
+  index_t c, total;
+  while (p.claim(job, c, total)) p.run_chunk(0, c, total);
+  while (!spin_until([&] { return p.done.load(std::memory_order_acquire) == std::uint32_t(chunks); })) {
     p.caller_sleeping.store(true, std::memory_order_seq_cst);
-    for (std::int64_t v = p.done.load(std::memory_order_seq_cst); v != chunks; v = p.done.load(std::memory_order_seq_cst))
+    for (std::uint32_t v = p.done.load(std::memory_order_seq_cst); v != std::uint32_t(chunks);
+         v = p.done.load(std::memory_order_seq_cst))
       p.done.wait(v, std::memory_order_seq_cst);
     p.caller_sleeping.store(false, std::memory_order_relaxed);
   }
