@@ -66,7 +66,8 @@ struct ThreadPool::Impl {
   Task task = nullptr;
   void* arg = nullptr;
   index_t items = 0, align = 1;
-  static constexpr index_t max_chunks = 256;  // < 2^16: fits the ticket's fields
+  static constexpr index_t max_chunks = 256;
+  static_assert(max_chunks < (index_t(1) << 16), "chunk count and next chunk are 16-bit fields of the ticket");
   index_t bounds[max_chunks + 1] = {};  ///< chunk c is units [bounds[c], bounds[c + 1]) of `align` items
 
   static std::uint64_t make_ticket(std::uint32_t job, index_t chunks) {
