@@ -43,6 +43,21 @@ std::string label(simd::Path p, int threads) {
   return std::string(simd::path_name(p)) + " x" + std::to_string(threads);
 }
 
+/// Runs ctx.parallel_for over [0, n) (chunk borders at multiples of `align`) and returns how many
+/// items did not run exactly once plus how many chunks began off a border. The counts go through
+/// atomics: worker threads must not call Catch2's assertions.
+index_t pool_errors(simd::Context& ctx, index_t n, index_t align) {
+  std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+  std::atomic<index_t> misaligned{0};
+  ctx.parallel_for(n, align, 1, [&](int, index_t b, index_t e) {
+    if (b % align != 0) misaligned.fetch_add(1, std::memory_order_relaxed);
+    for (index_t i = b; i < e; ++i) hits[std::size_t(i)].fetch_add(1, std::memory_order_relaxed);
+  });
+  index_t errors = misaligned.load();
+  for (const auto& h : hits) errors += h.load() != 1;
+  return errors;
+}
+
 /// Logits of `ids` ([batch, T]) for prefill (Logits::all, chunked) and for token-by-token steps.
 struct Run {
   std::vector<float> prefill, step;
@@ -98,14 +113,8 @@ TEST_CASE("thread pool: every item once, chunk borders aligned, any thread count
     simd::Context ctx(simd::Options{threads, simd::Path::scalar, 1});
     for (index_t n : {1, 7, 64, 1000}) {
       for (index_t align : {1, 16}) {
-        std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
-        std::atomic<int> misaligned{0};  // (Catch2's assertions are not for worker threads)
-        ctx.parallel_for(n, align, 1, [&](int, index_t b, index_t e) {
-          if (b % align != 0) misaligned.fetch_add(1, std::memory_order_relaxed);
-          for (index_t i = b; i < e; ++i) hits[std::size_t(i)].fetch_add(1, std::memory_order_relaxed);
-        });
-        CHECK(misaligned.load() == 0);
-        for (index_t i = 0; i < n; ++i) CHECK(hits[std::size_t(i)].load() == 1);
+        INFO("threads " << threads << " n " << n << " align " << align);
+        CHECK(pool_errors(ctx, n, align) == 0);
       }
     }
   }
@@ -116,21 +125,10 @@ TEST_CASE("thread pool: back-to-back jobs of changing chunk counts neither hang 
   // a chunk of B that another thread also ran; B's count of finished chunks then overshot and
   // the caller waited forever. More threads than cores and changing chunk counts provoke it.
   simd::Context ctx(simd::Options{5, simd::Path::scalar, 1});
-  std::vector<std::atomic<int>> hits(4096);
   int bad_jobs = 0;
-  for (int rep = 0; rep < 8000; ++rep) {
-    for (index_t n : {index_t(5), index_t(4000), index_t(2), index_t(300), index_t(4096)}) {
-      for (index_t i = 0; i < n; ++i) hits[std::size_t(i)].store(0, std::memory_order_relaxed);
-      ctx.parallel_for(n, 1, 1, [&](int, index_t b, index_t e) {
-        for (index_t i = b; i < e; ++i) hits[std::size_t(i)].fetch_add(1, std::memory_order_relaxed);
-      });
-      for (index_t i = 0; i < n; ++i)
-        if (hits[std::size_t(i)].load(std::memory_order_relaxed) != 1) {
-          ++bad_jobs;
-          break;
-        }
-    }
-  }
+  for (int rep = 0; rep < 8000; ++rep)
+    for (index_t n : {index_t(5), index_t(4000), index_t(2), index_t(300), index_t(4096)})
+      bad_jobs += pool_errors(ctx, n, 1) != 0;
   CHECK(bad_jobs == 0);
 }
 
